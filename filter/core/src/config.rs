@@ -1,0 +1,256 @@
+//! Plugin configuration: the JSON given as Envoy's `configuration` StringValue.
+//!
+//! Parsed strictly (`deny_unknown_fields` everywhere) into [`RawConfig`], then [`RawConfig::validate`]
+//! compiles it once into the immutable [`Config`] the filter uses for every request. Every error
+//! names the offending field.
+
+use serde::Deserialize;
+
+use crate::tools::DenyList;
+use crate::wire::Format;
+
+/// Default `max_body_bytes`: 1 MiB, Envoy's default buffer limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default `state_service.timeout_ms`.
+pub const DEFAULT_TIMEOUT_MS: u64 = 200;
+/// Upper bound for `state_service.timeout_ms`.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+
+/// A configuration error; the message names the field.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The JSON did not parse or did not match the schema (serde's message names the field).
+    #[error("{0}")]
+    Json(String),
+    /// A value is out of range or malformed.
+    #[error("{field} {problem}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `state_service.timeout_ms`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), problem: problem.into() }
+}
+
+/// The plugin configuration as written (before validation).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    routes: Option<Vec<RawRoute>>,
+    identity: Option<RawIdentity>,
+    state_service: Option<RawStateService>,
+    tools: Option<RawTools>,
+    max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path_prefix: String,
+    format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    operator_header: Option<String>,
+    session_header: Option<String>,
+    tenant_header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStateService {
+    cluster: Option<String>,
+    timeout_ms: Option<u64>,
+    failure_mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTools {
+    deny: Option<Vec<String>>,
+}
+
+/// What happens to proposed tool calls when the state service cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Block every call that needed the state service (default).
+    Closed,
+    /// Let the calls pass, marked with a warn header.
+    Open,
+}
+
+impl FailureMode {
+    /// The name used in config and reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureMode::Closed => "closed",
+            FailureMode::Open => "open",
+        }
+    }
+}
+
+/// One inspected route: requests whose `:path` starts with `path_prefix` are parsed as `format`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Path prefix, matched against `:path` (query string included).
+    pub path_prefix: String,
+    /// Wire format of the route.
+    pub format: Format,
+}
+
+/// Header names (lower-case) carrying the identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    /// Operator id header.
+    pub operator: String,
+    /// Session id header.
+    pub session: String,
+    /// Tenant id header.
+    pub tenant: String,
+}
+
+/// Where and how to call the state service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateService {
+    /// Envoy cluster name (HTTP/2).
+    pub cluster: String,
+    /// Callout timeout in milliseconds (1..=60000).
+    pub timeout_ms: u64,
+    /// Behaviour when the callout fails.
+    pub failure_mode: FailureMode,
+}
+
+/// The compiled, immutable configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Inspected routes, first match wins.
+    pub routes: Vec<Route>,
+    /// Identity headers.
+    pub identity: IdentityHeaders,
+    /// State service; `None` = stateless only, no callouts.
+    pub state_service: Option<StateService>,
+    /// Tools blocked by name.
+    pub deny: DenyList,
+    /// Largest request or response body the filter buffers.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration. Empty input means all defaults.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let trimmed = bytes.iter().all(u8::is_ascii_whitespace);
+        let raw: RawConfig = if trimmed {
+            RawConfig::default()
+        } else {
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?
+        };
+        raw.validate()
+    }
+
+    /// The route for a request path, if the filter inspects it.
+    pub fn route_for(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| path.starts_with(&r.path_prefix))
+    }
+}
+
+impl RawConfig {
+    /// Checks every field and compiles the configuration.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let routes = match self.routes {
+            None => vec![Route {
+                path_prefix: "/v1/chat/completions".to_owned(),
+                format: Format::OpenAiChat,
+            }],
+            Some(raw) => {
+                let mut routes = Vec::with_capacity(raw.len());
+                for (i, r) in raw.into_iter().enumerate() {
+                    if r.path_prefix.is_empty() {
+                        return Err(invalid(format!("routes[{i}].path_prefix"), "must not be empty"));
+                    }
+                    if !r.path_prefix.starts_with('/') {
+                        return Err(invalid(format!("routes[{i}].path_prefix"), "must start with '/'"));
+                    }
+                    let name = r.format.as_deref().unwrap_or("openai_chat");
+                    let format = Format::from_name(name).ok_or_else(|| {
+                        invalid(
+                            format!("routes[{i}].format"),
+                            format!("unknown format {name:?} (known: {})", Format::NAMES.join(", ")),
+                        )
+                    })?;
+                    routes.push(Route { path_prefix: r.path_prefix, format });
+                }
+                routes
+            }
+        };
+
+        let id = self.identity.unwrap_or_default();
+        let identity = IdentityHeaders {
+            operator: header_name("identity.operator_header", id.operator_header, "x-llmfw-operator")?,
+            session: header_name("identity.session_header", id.session_header, "x-llmfw-session")?,
+            tenant: header_name("identity.tenant_header", id.tenant_header, "x-llmfw-tenant")?,
+        };
+
+        let state_service = match self.state_service {
+            None => None,
+            Some(s) => {
+                let cluster = s.cluster.unwrap_or_else(|| "llmfw_state".to_owned());
+                if cluster.is_empty() {
+                    return Err(invalid("state_service.cluster", "must not be empty"));
+                }
+                let timeout_ms = s.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+                if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+                    return Err(invalid(
+                        "state_service.timeout_ms",
+                        format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+                    ));
+                }
+                let failure_mode = match s.failure_mode.as_deref() {
+                    None | Some("closed") => FailureMode::Closed,
+                    Some("open") => FailureMode::Open,
+                    Some(other) => {
+                        return Err(invalid(
+                            "state_service.failure_mode",
+                            format!("must be \"closed\" or \"open\", got {other:?}"),
+                        ))
+                    }
+                };
+                Some(StateService { cluster, timeout_ms, failure_mode })
+            }
+        };
+
+        let deny_raw = self.tools.and_then(|t| t.deny).unwrap_or_default();
+        let deny = DenyList::compile(&deny_raw)
+            .map_err(|(i, problem)| invalid(format!("tools.deny[{i}]"), problem))?;
+
+        let max_body_bytes = match self.max_body_bytes {
+            None => DEFAULT_MAX_BODY_BYTES,
+            Some(n) if n == 0 || n > 64 * 1024 * 1024 => {
+                return Err(invalid("max_body_bytes", "must be between 1 and 67108864"))
+            }
+            Some(n) => usize::try_from(n)
+                .map_err(|_| invalid("max_body_bytes", "does not fit this platform"))?,
+        };
+
+        Ok(Config { routes, identity, state_service, deny, max_body_bytes })
+    }
+}
+
+fn header_name(field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let name = value.unwrap_or_else(|| default.to_owned()).to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+    if valid {
+        Ok(name)
+    } else {
+        Err(invalid(field, "must be a non-empty HTTP header name"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

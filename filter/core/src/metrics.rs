@@ -1,0 +1,40 @@
+//! Metric names (counters). Envoy shows them in `/stats` as `wasmcustom.<name>`. The label set is
+//! fixed: never put a rule id, tool name or user value into a name.
+
+use crate::verdict::Action;
+
+/// One per response decided ALLOW.
+pub const DECISION_ALLOW: &str = "llmfw.decision.allow";
+/// One per response decided WARN.
+pub const DECISION_WARN: &str = "llmfw.decision.warn";
+/// One per response decided REQUIRE_APPROVAL.
+pub const DECISION_REQUIRE_APPROVAL: &str = "llmfw.decision.require_approval";
+/// One per response decided BLOCK.
+pub const DECISION_BLOCK: &str = "llmfw.decision.block";
+/// Evaluate callouts dispatched.
+pub const CALLOUT_SENT: &str = "llmfw.callout.sent";
+/// Evaluate callouts that failed (dispatch error, gRPC status != 0, undecodable reply).
+pub const CALLOUT_FAILURE: &str = "llmfw.callout.failure";
+/// Requests rejected locally (invalid JSON, too large).
+pub const REQUEST_INVALID: &str = "llmfw.request.invalid";
+
+/// Every counter, for definition at start-up.
+pub const ALL_COUNTERS: &[&str] = &[
+    DECISION_ALLOW,
+    DECISION_WARN,
+    DECISION_REQUIRE_APPROVAL,
+    DECISION_BLOCK,
+    CALLOUT_SENT,
+    CALLOUT_FAILURE,
+    REQUEST_INVALID,
+];
+
+/// The decision counter for an action.
+pub fn decision(action: Action) -> &'static str {
+    match action {
+        Action::Allow => DECISION_ALLOW,
+        Action::Warn => DECISION_WARN,
+        Action::RequireApproval => DECISION_REQUIRE_APPROVAL,
+        Action::Block => DECISION_BLOCK,
+    }
+}

@@ -1,0 +1,222 @@
+//! Tool policy primitives: the deny list (exact names and `*` globs), target extraction from
+//! tool arguments, and the canonical arguments digest sent to the state service.
+
+use llmfw_api::v1::TargetKind;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Compiled deny list. Matching is ASCII case-insensitive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DenyList {
+    patterns: Vec<Glob>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Glob {
+    source: String,
+    /// Literal pieces between `*`; `anchored_start`/`anchored_end` tell whether the pattern
+    /// starts/ends with a literal.
+    parts: Vec<String>,
+    anchored_start: bool,
+    anchored_end: bool,
+}
+
+impl DenyList {
+    /// Compiles patterns; on error returns the index of the bad pattern and the problem.
+    pub fn compile(patterns: &[String]) -> Result<DenyList, (usize, String)> {
+        let mut out = Vec::with_capacity(patterns.len());
+        for (i, p) in patterns.iter().enumerate() {
+            out.push(Glob::compile(p).map_err(|e| (i, e))?);
+        }
+        Ok(DenyList { patterns: out })
+    }
+
+    /// The first pattern matching `tool`, if any.
+    pub fn matches(&self, tool: &str) -> Option<&str> {
+        let tool = tool.to_ascii_lowercase();
+        self.patterns.iter().find(|g| g.matches(&tool)).map(|g| g.source.as_str())
+    }
+
+    /// True when nothing is denied.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+impl Glob {
+    fn compile(pattern: &str) -> Result<Glob, String> {
+        if pattern.is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        if pattern.contains("**") {
+            return Err(format!("invalid glob {pattern:?}: '**' is not allowed"));
+        }
+        if let Some(c) = pattern
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '*')))
+        {
+            return Err(format!(
+                "invalid glob {pattern:?}: character {c:?} (allowed: letters, digits, _ - . : / and *)"
+            ));
+        }
+        let lower = pattern.to_ascii_lowercase();
+        Ok(Glob {
+            source: pattern.to_owned(),
+            parts: lower.split('*').map(str::to_owned).collect(),
+            anchored_start: !lower.starts_with('*'),
+            anchored_end: !lower.ends_with('*'),
+        })
+    }
+
+    fn matches(&self, s: &str) -> bool {
+        if self.parts.len() == 1 {
+            return self.parts.first().is_some_and(|p| p == s);
+        }
+        let mut rest = s;
+        let last = self.parts.len() - 1;
+        for (i, part) in self.parts.iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            if i == 0 && self.anchored_start {
+                match rest.strip_prefix(part.as_str()) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            } else if i == last && self.anchored_end {
+                return rest.len() >= part.len() && rest.ends_with(part.as_str());
+            } else {
+                match rest.find(part.as_str()) {
+                    Some(pos) => rest = &rest[pos + part.len()..],
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Argument keys whose values name a target.
+pub const TARGET_KEYS: &[&str] =
+    &["target", "host", "hostname", "ip", "url", "domain", "address", "path", "file", "database"];
+
+/// Upper bound on targets extracted from one call.
+pub const MAX_TARGETS: usize = 32;
+
+/// A target named in tool arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractedTarget {
+    /// The value as written.
+    pub value: String,
+    /// Its kind, from the key and the value's shape.
+    pub kind: TargetKind,
+}
+
+/// Extracts targets from the top-level keys of an arguments object (string values or arrays of
+/// strings), in key order of [`TARGET_KEYS`], de-duplicated, at most [`MAX_TARGETS`].
+pub fn extract_targets(args: &Value) -> Vec<ExtractedTarget> {
+    let mut out: Vec<ExtractedTarget> = Vec::new();
+    let Some(obj) = args.as_object() else { return out };
+    for key in TARGET_KEYS {
+        let Some(v) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v) else {
+            continue;
+        };
+        let values: Vec<&str> = match v {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for s in values {
+            let s = s.trim();
+            if s.is_empty() || out.iter().any(|t| t.value == s) {
+                continue;
+            }
+            if out.len() >= MAX_TARGETS {
+                return out;
+            }
+            out.push(ExtractedTarget { value: s.to_owned(), kind: classify_target(key, s) });
+        }
+    }
+    out
+}
+
+/// Kind of a target value: by shape first (IP, URL, path), then by key (database), else host.
+pub fn classify_target(key: &str, value: &str) -> TargetKind {
+    if is_ip_or_cidr(value) {
+        TargetKind::Ip
+    } else if value.contains("://") {
+        TargetKind::Url
+    } else if key == "database" {
+        TargetKind::Database
+    } else if value.starts_with('/')
+        || value.starts_with("./")
+        || value.starts_with("../")
+        || value.starts_with('~')
+        || value.contains('\\')
+        || matches!(key, "path" | "file")
+    {
+        TargetKind::Path
+    } else {
+        TargetKind::Host
+    }
+}
+
+fn is_ip_or_cidr(s: &str) -> bool {
+    let addr = s.split_once('/').map_or(s, |(a, _)| a);
+    addr.parse::<std::net::IpAddr>().is_ok()
+        || addr.trim_start_matches('[').trim_end_matches(']').parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// Canonical JSON: object keys sorted recursively (by UTF-8 bytes), no whitespace, serde_json's
+/// escaping and number formatting.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(k.as_str()) {
+                    write_canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Hex SHA-256 of [`canonical_json`].
+pub fn args_digest(args: &Value) -> String {
+    sha256_hex(canonical_json(args).as_bytes())
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+#[path = "tools_tests.rs"]
+mod tests;

@@ -1,0 +1,116 @@
+//! OpenAI Chat Completions, non-streaming.
+//!
+//! Request: `messages[]` with `role` and `content` (a string or an array of parts with `text`).
+//! Response: `choices[].message.tool_calls[]` with `id`, `function.name` and `function.arguments`
+//! (a JSON string). Blocked calls are removed; a choice left without calls gets the refusal as
+//! `message.content` and `finish_reason: "stop"`, which is a valid completion an agent loops on.
+
+use serde_json::{json, Value};
+
+use super::{ProposedCall, Removal, RequestView};
+
+fn content_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
+                .collect();
+            Some(texts.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+/// System prompt (all `system`/`developer` messages joined) and the first user message.
+pub fn request_view(body: &Value) -> RequestView {
+    let mut view = RequestView::default();
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else { return view };
+    let mut system: Vec<String> = Vec::new();
+    for m in messages {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        let text = m.get("content").and_then(content_text);
+        match role {
+            "system" | "developer" => system.extend(text),
+            "user" if view.first_user.is_none() => view.first_user = Some(text.unwrap_or_default()),
+            _ => {}
+        }
+    }
+    if !system.is_empty() {
+        view.system = Some(system.join("\n"));
+    }
+    view
+}
+
+/// Every `function` tool call in every choice, in order.
+pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
+    let mut out = Vec::new();
+    let Some(choices) = body.get("choices").and_then(Value::as_array) else { return out };
+    for (ci, choice) in choices.iter().enumerate() {
+        let Some(calls) = choice.pointer("/message/tool_calls").and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, call) in calls.iter().enumerate() {
+            let id = call.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+            let func = call.get("function");
+            let name = func.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or("").to_owned();
+            let arguments = match func.and_then(|f| f.get("arguments")) {
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(json!({})),
+                Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| s.clone()),
+                // Some compatible servers send the object itself.
+                Some(v @ Value::Object(_)) => Ok(v.clone()),
+                None | Some(Value::Null) => Ok(json!({})),
+                Some(other) => Err(other.to_string()),
+            };
+            out.push(ProposedCall { choice: ci, index: i, id, name, arguments });
+        }
+    }
+    out
+}
+
+/// Removes the given calls; a choice left with no calls gets the refusals as its content.
+pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
+    let Some(choices) = body.get_mut("choices").and_then(Value::as_array_mut) else { return };
+    for (ci, choice) in choices.iter_mut().enumerate() {
+        let mut mine: Vec<&Removal> = removals.iter().filter(|r| r.choice == ci).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        mine.sort_by_key(|r| r.index);
+        let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else { continue };
+        let left = match message.get_mut("tool_calls").and_then(Value::as_array_mut) {
+            Some(calls) => {
+                for r in mine.iter().rev() {
+                    if r.index < calls.len() {
+                        calls.remove(r.index);
+                    }
+                }
+                calls.len()
+            }
+            None => 0,
+        };
+        if left > 0 {
+            continue;
+        }
+        message.shift_remove("tool_calls");
+        let refusal: Vec<&str> = mine.iter().map(|r| r.refusal.as_str()).collect();
+        let mut text = refusal.join("\n");
+        if let Some(prev) = message.get("content").and_then(Value::as_str) {
+            if !prev.is_empty() {
+                text = format!("{prev}\n\n{text}");
+            }
+        }
+        message.insert("content".to_owned(), Value::String(text));
+        if let Some(c) = choice.as_object_mut() {
+            c.insert("finish_reason".to_owned(), Value::String("stop".to_owned()));
+        }
+    }
+}
+
+/// `{"error":{"message","type":"invalid_request_error","param":null,"code"}}`.
+pub fn error_body(message: &str, code: &str) -> Vec<u8> {
+    json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}})
+        .to_string()
+        .into_bytes()
+}

@@ -1,0 +1,365 @@
+//! Root and HTTP contexts.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use llmfw_core::config::Config;
+use llmfw_core::enforce::Outcome;
+use llmfw_core::flow::{
+    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestHeadersAction, ResponseDecision,
+    ResponseHeadersAction,
+};
+use llmfw_core::metrics;
+use llmfw_core::tools::sha256_hex;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+
+/// `envoy.config.core.v3.GrpcService` with only `envoy_grpc` (field 1) set.
+#[derive(Clone, PartialEq, prost::Message)]
+struct GrpcService {
+    #[prost(message, optional, tag = "1")]
+    envoy_grpc: Option<EnvoyGrpc>,
+}
+
+/// `envoy.config.core.v3.GrpcService.EnvoyGrpc`: `cluster_name` = field 1.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EnvoyGrpc {
+    #[prost(string, tag = "1")]
+    cluster_name: String,
+}
+
+fn grpc_upstream(cluster: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&GrpcService {
+        envoy_grpc: Some(EnvoyGrpc { cluster_name: cluster.to_owned() }),
+    })
+}
+
+fn log(level: LogLevel, msg: &str) {
+    let _ = hostcalls::log(level, msg);
+}
+
+/// Counter ids by name; missing ids (definition failed) are skipped.
+#[derive(Default)]
+struct Metrics {
+    ids: HashMap<&'static str, u32>,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        let mut ids = HashMap::new();
+        for name in metrics::ALL_COUNTERS {
+            match hostcalls::define_metric(MetricType::Counter, name) {
+                Ok(id) => {
+                    ids.insert(*name, id);
+                }
+                Err(e) => log(LogLevel::Warn, &format!("llmfw: metric definition failed name={name} status={e:?}")),
+            }
+        }
+        Metrics { ids }
+    }
+
+    fn inc(&self, name: &'static str) {
+        if let Some(id) = self.ids.get(name) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+}
+
+/// Root context: compiles the plugin config, owns the metric ids.
+#[derive(Default)]
+pub struct Root {
+    config: Option<Arc<Config>>,
+    metrics: Rc<Metrics>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _size: usize) -> bool {
+        self.metrics = Rc::new(Metrics::define());
+        true
+    }
+
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(e) => {
+                log(LogLevel::Error, &format!("invalid plugin config: cannot read configuration: {e:?}"));
+                return false;
+            }
+        };
+        match Config::from_json(&bytes) {
+            Ok(cfg) => {
+                log(
+                    LogLevel::Info,
+                    &format!(
+                        "llmfw: configured routes={} stateful={} deny_patterns={} max_body_bytes={}",
+                        cfg.routes.len(),
+                        cfg.state_service.is_some(),
+                        !cfg.deny.is_empty(),
+                        cfg.max_body_bytes
+                    ),
+                );
+                self.config = Some(Arc::new(cfg));
+                true
+            }
+            Err(e) => {
+                log(LogLevel::Error, &format!("invalid plugin config: {e}"));
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let config = self.config.clone()?;
+        Some(Box::new(Http {
+            context_id,
+            exchange: Exchange::new(config),
+            metrics: Rc::clone(&self.metrics),
+            response_body_size: 0,
+            callout_token: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Http {
+    context_id: u32,
+    exchange: Exchange,
+    metrics: Rc<Metrics>,
+    response_body_size: usize,
+    callout_token: Option<u32>,
+}
+
+fn read_headers(map: MapType) -> Option<Vec<(String, String)>> {
+    match hostcalls::get_map_bytes(map) {
+        Ok(pairs) => Some(
+            pairs.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect(),
+        ),
+        Err(e) => {
+            log(LogLevel::Error, &format!("llmfw: cannot read headers map={map:?} status={e:?}"));
+            None
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}
+
+impl Http {
+    fn local_reply(&self, reply: &LocalReply, phase: &str) -> Action {
+        log(
+            LogLevel::Info,
+            &format!("llmfw: local reply ctx={} phase={phase} status={} code={}", self.context_id, reply.status, reply.code),
+        );
+        let headers = vec![("content-type", "application/json"), ("x-llmfw-decision", "block")];
+        if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(&reply.body)) {
+            log(LogLevel::Error, &format!("llmfw: send local reply failed status={e:?}"));
+        }
+        Action::Pause
+    }
+
+    /// Writes an outcome to the held response and counts it.
+    fn apply(&self, outcome: &Outcome) {
+        self.metrics.inc(metrics::decision(outcome.action));
+        if outcome.callout_failed {
+            self.metrics.inc(metrics::CALLOUT_FAILURE);
+        }
+        for (name, value) in &outcome.headers {
+            if let Err(e) = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value)) {
+                log(LogLevel::Warn, &format!("llmfw: cannot set response header name={name} status={e:?}"));
+            }
+        }
+        if let Some(body) = &outcome.body {
+            if let Err(e) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, self.response_body_size, body) {
+                log(LogLevel::Error, &format!("llmfw: cannot replace response body status={e:?}"));
+            }
+        }
+        log(
+            LogLevel::Info,
+            &format!(
+                "llmfw: decision ctx={} action={} removed={} callout_failed={} body_rewritten={}",
+                self.context_id,
+                outcome.action.as_str(),
+                outcome.removed,
+                outcome.callout_failed,
+                outcome.body.is_some()
+            ),
+        );
+    }
+
+    fn dispatch(&mut self, callout: &llmfw_core::flow::Callout) -> Result<u32, String> {
+        let upstream = grpc_upstream(&callout.cluster);
+        // The callout target is bytes (a serialised GrpcService); the SDK takes &str, so it must be
+        // valid UTF-8. Envoy reads the bytes as given.
+        let upstream = std::str::from_utf8(&upstream).map_err(|_| "cluster name not encodable".to_owned())?;
+        hostcalls::dispatch_grpc_call(
+            upstream,
+            callout.service,
+            callout.method,
+            Vec::new(),
+            Some(&callout.message),
+            Duration::from_millis(callout.timeout_ms),
+        )
+        .map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl Context for Http {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        if self.callout_token != Some(token_id) {
+            log(LogLevel::Warn, &format!("llmfw: unexpected grpc token ctx={} token={token_id}", self.context_id));
+            return;
+        }
+        self.callout_token = None;
+        let body = if status_code == 0 {
+            match hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, response_size) {
+                Ok(b) => Some(b.unwrap_or_default()),
+                Err(e) => {
+                    log(LogLevel::Warn, &format!("llmfw: cannot read grpc reply status={e:?}"));
+                    None
+                }
+            }
+        } else {
+            log(LogLevel::Warn, &format!("llmfw: callout failed ctx={} grpc_status={status_code}", self.context_id));
+            None
+        };
+        let reply = body.as_deref().map_or(CalloutReply::Failed, CalloutReply::Ok);
+        let outcome = self.exchange.on_callout_reply(reply);
+        if outcome.callout_failed && status_code == 0 {
+            log(LogLevel::Warn, &format!("llmfw: callout reply unusable ctx={} bytes={response_size}", self.context_id));
+        }
+        self.apply(&outcome);
+        if let Err(e) = hostcalls::resume_http_response() {
+            log(LogLevel::Error, &format!("llmfw: resume failed status={e:?}"));
+        }
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
+        let Some(headers) = read_headers(MapType::HttpRequestHeaders) else { return Action::Continue };
+        if let RequestHeadersAction::Inspect { remove } = self.exchange.on_request_headers(&headers) {
+            for name in remove {
+                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match self.exchange.request_body_progress(body_size, end_of_stream) {
+            BodyProgress::Pass => Action::Continue,
+            BodyProgress::Wait => Action::Pause,
+            BodyProgress::Reject(reply) => {
+                self.metrics.inc(metrics::REQUEST_INVALID);
+                self.local_reply(&reply, "request_body")
+            }
+            BodyProgress::Ready => {
+                let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
+                    Ok(b) => b.unwrap_or_default(),
+                    Err(e) => {
+                        log(LogLevel::Error, &format!("llmfw: cannot read request body status={e:?}"));
+                        Vec::new()
+                    }
+                };
+                match self.exchange.on_request_body(&body) {
+                    Ok(()) => {
+                        let subject = self.exchange.subject();
+                        log(
+                            LogLevel::Debug,
+                            &format!(
+                                "llmfw: request ctx={} bytes={} sha256={} session={}",
+                                self.context_id,
+                                body.len(),
+                                sha256_hex(&body).get(..16).unwrap_or(""),
+                                subject.session
+                            ),
+                        );
+                        Action::Continue
+                    }
+                    Err(reply) => {
+                        self.metrics.inc(metrics::REQUEST_INVALID);
+                        self.local_reply(&reply, "request_body")
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        if !self.exchange.inspected() || end_of_stream {
+            return Action::Continue;
+        }
+        let Some(headers) = read_headers(MapType::HttpResponseHeaders) else { return Action::Continue };
+        match self.exchange.on_response_headers(&headers) {
+            ResponseHeadersAction::Pass => Action::Continue,
+            ResponseHeadersAction::Inspect => {
+                let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, "content-length");
+                // Hold the headers: the decision headers are added once the body is judged.
+                Action::Pause
+            }
+            ResponseHeadersAction::Reject(reply) => {
+                self.metrics.inc(metrics::DECISION_BLOCK);
+                self.local_reply(&reply, "response_headers")
+            }
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.response_body_size = body_size;
+        match self.exchange.response_body_progress(body_size, end_of_stream) {
+            BodyProgress::Pass => Action::Continue,
+            BodyProgress::Wait => Action::Pause,
+            BodyProgress::Reject(reply) => {
+                self.metrics.inc(metrics::DECISION_BLOCK);
+                self.local_reply(&reply, "response_body")
+            }
+            BodyProgress::Ready => {
+                let body = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+                    Ok(b) => b.unwrap_or_default(),
+                    Err(e) => {
+                        log(LogLevel::Error, &format!("llmfw: cannot read response body status={e:?}"));
+                        Vec::new()
+                    }
+                };
+                let clock = Clock { now_ms: now_ms(), context_id: self.context_id };
+                match self.exchange.on_response_body(&body, clock) {
+                    ResponseDecision::Final(outcome) => {
+                        self.apply(&outcome);
+                        Action::Continue
+                    }
+                    ResponseDecision::Callout(callout) => match self.dispatch(&callout) {
+                        Ok(token) => {
+                            self.metrics.inc(metrics::CALLOUT_SENT);
+                            log(
+                                LogLevel::Debug,
+                                &format!("llmfw: callout sent ctx={} events={} bytes={}", self.context_id, callout.events, callout.message.len()),
+                            );
+                            self.callout_token = Some(token);
+                            Action::Pause
+                        }
+                        Err(e) => {
+                            self.metrics.inc(metrics::CALLOUT_SENT);
+                            log(LogLevel::Warn, &format!("llmfw: callout dispatch failed ctx={} error={e}", self.context_id));
+                            let outcome = self.exchange.on_callout_reply(CalloutReply::Failed);
+                            self.apply(&outcome);
+                            Action::Continue
+                        }
+                    },
+                }
+            }
+        }
+    }
+}

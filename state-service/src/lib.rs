@@ -1,0 +1,16 @@
+//! `llmfw-state`: the llmfw state service.
+//!
+//! Contract (DESIGN §4): the filter calls `llmfw.state.v1.StateService/Evaluate` with the tool
+//! events of one exchange. The service loads the operator's campaign state from the store, runs the
+//! pure [`engine`], applies the resulting delta to the store in one durable transaction and only
+//! then replies. A retried request (same operator, request id and call ids) is never counted twice.
+//! Store failures reply `UNAVAILABLE`, so the filter's configured failure mode applies.
+//!
+//! Modules: [`engine`] (pure rules), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
+//! (tonic service, the one error → status table), [`admin`] (health, readiness, Prometheus
+//! metrics), [`metrics`] (metric names and counters), [`config`] (CLI), [`server`] (wiring).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod engine;
+pub mod config;
+pub mod store;

@@ -1,0 +1,296 @@
+//! One e2e stack: demo upstream + state service (SQLite file or a fresh PostgreSQL database, or
+//! none) + Envoy with the llmfw filter, each on free loopback ports.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::envoy::{bootstrap, EnvoyLayout};
+use crate::paths::{envoy_bin, free_port, scratch_dir, wasm_module, workspace_bin};
+use crate::pg::TestDb;
+use crate::process::{wait_until, Proc};
+
+/// Which store the state service runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+pub struct StackOptions {
+    pub label: String,
+    /// The filter's plugin config; `state_service.cluster` should be `llmfw_state`.
+    pub plugin_config: Value,
+    /// `None`: no state service process at all (its port stays closed).
+    pub store: Option<Store>,
+}
+
+impl StackOptions {
+    /// A stack with the default plugin config plus `tools.deny` and `failure_mode`.
+    pub fn new(label: &str, store: Option<Store>) -> StackOptions {
+        StackOptions { label: label.to_owned(), plugin_config: default_plugin_config("closed", &[]), store }
+    }
+}
+
+/// The plugin config used by the e2e tests.
+pub fn default_plugin_config(failure_mode: &str, deny: &[&str]) -> Value {
+    json!({
+        "routes": [{"path_prefix": "/v1/chat/completions", "format": "openai_chat"}],
+        "identity": {"operator_header": "x-llmfw-operator", "session_header": "x-llmfw-session", "tenant_header": "x-llmfw-tenant"},
+        "state_service": {"cluster": "llmfw_state", "timeout_ms": 500, "failure_mode": failure_mode},
+        "tools": {"deny": deny}
+    })
+}
+
+/// What the agent got back for one chat completion.
+#[derive(Debug)]
+pub struct ChatReply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl ChatReply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+    /// The first choice's message.
+    pub fn message(&self) -> &Value {
+        &self.body["choices"][0]["message"]
+    }
+    /// Names of the tool calls the agent would execute.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.message()["tool_calls"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["function"]["name"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+    /// The assistant's text (the refusal when a call was blocked).
+    pub fn content(&self) -> String {
+        self.message()["content"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub struct Stack {
+    pub dir: PathBuf,
+    pub envoy: Proc,
+    pub upstream: Proc,
+    pub state: Option<Proc>,
+    pub listen_port: u16,
+    pub admin_port: u16,
+    pub state_port: u16,
+    pub state_admin_port: u16,
+    pub database_url: Option<String>,
+    _db: Option<TestDb>,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
+        let dir = scratch_dir(&opts.label)?;
+        let wasm = wasm_module();
+        if !wasm.exists() {
+            bail!("{} is missing: run `make wasm` (make test does)", wasm.display());
+        }
+        let (listen_port, admin_port, upstream_port) = (free_port()?, free_port()?, free_port()?);
+        let (state_port, state_admin_port) = (free_port()?, free_port()?);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
+
+        let mut cmd = Command::new(workspace_bin("llmfw-demo-upstream"));
+        cmd.arg("--listen").arg(format!("127.0.0.1:{upstream_port}"));
+        let upstream = Proc::spawn("demo-upstream", cmd, &dir.join("upstream.log"))?;
+
+        let (db, database_url) = match opts.store {
+            None => (None, None),
+            Some(Store::Sqlite) => (None, Some(format!("sqlite://{}", dir.join("state.db").display()))),
+            Some(Store::Postgres) => {
+                let db = TestDb::create(&opts.label).await?;
+                let url = db.url.clone();
+                (Some(db), Some(url))
+            }
+        };
+        let config_path = dir.join("envoy.yaml");
+        let layout = EnvoyLayout { listen_port, admin_port, upstream_port, state_port, wasm: &wasm };
+        std::fs::write(&config_path, bootstrap(&layout, &opts.plugin_config))?;
+        let envoy = Proc::spawn("envoy", envoy_command(&config_path), &dir.join("envoy.log"))?;
+
+        let mut stack = Stack {
+            dir,
+            envoy,
+            upstream,
+            state: None,
+            listen_port,
+            admin_port,
+            state_port,
+            state_admin_port,
+            database_url,
+            _db: db,
+            http,
+        };
+        if stack.database_url.is_some() {
+            stack.start_state().await?;
+        }
+        let client = stack.http.clone();
+        let upstream_url = format!("http://127.0.0.1:{upstream_port}/healthz");
+        wait_until("demo upstream", Duration::from_secs(20), || {
+            let (c, u) = (client.clone(), upstream_url.clone());
+            async move { c.get(u).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+        })
+        .await?;
+        let ready = format!("http://127.0.0.1:{admin_port}/ready");
+        let envoy_up = wait_until("envoy", Duration::from_secs(30), || {
+            let (c, u) = (client.clone(), ready.clone());
+            async move { c.get(u).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+        })
+        .await;
+        if let Err(e) = envoy_up {
+            bail!("{e}\n--- envoy log ---\n{}", tail(&stack.envoy.log_text(), 60));
+        }
+        Ok(stack)
+    }
+
+    /// Starts (or restarts) the state service on the same database and ports.
+    pub async fn start_state(&mut self) -> anyhow::Result<()> {
+        let Some(url) = self.database_url.clone() else { bail!("this stack has no store") };
+        let mut cmd = Command::new(workspace_bin("llmfw-state"));
+        cmd.arg("--database-url")
+            .arg(&url)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.state_port))
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", self.state_admin_port))
+            .env("RUST_LOG", "info");
+        let proc = Proc::spawn("llmfw-state", cmd, &self.dir.join("state.log"))?;
+        self.state = Some(proc);
+        let client = self.http.clone();
+        let ready = format!("http://127.0.0.1:{}/readyz", self.state_admin_port);
+        let up = wait_until("state service", Duration::from_secs(30), || {
+            let (c, u) = (client.clone(), ready.clone());
+            async move { c.get(u).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+        })
+        .await;
+        if let Err(e) = up {
+            let log = self.state.as_ref().map(Proc::log_text).unwrap_or_default();
+            bail!("{e}\n--- state log ---\n{}", tail(&log, 60));
+        }
+        Ok(())
+    }
+
+    /// Stops the state service (SIGTERM, then SIGKILL).
+    pub fn stop_state(&mut self) {
+        if let Some(mut p) = self.state.take() {
+            p.stop(Duration::from_secs(5));
+        }
+    }
+
+    /// Kills the state service without warning (SIGKILL).
+    pub fn kill_state(&mut self) {
+        if let Some(mut p) = self.state.take() {
+            p.kill();
+        }
+    }
+
+    /// Sends one chat completion through Envoy as `operator`/`session` with `user_text` as the
+    /// last user message (the demo upstream turns a JSON `{"tool",...}` message into a tool call).
+    pub async fn chat(&self, operator: &str, session: &str, user_text: &str) -> anyhow::Result<ChatReply> {
+        let body = json!({
+            "model": "demo-model",
+            "messages": [
+                {"role": "system", "content": "You are an operations agent."},
+                {"role": "user", "content": user_text}
+            ],
+            "tools": [{"type": "function", "function": {"name": "any", "parameters": {"type": "object"}}}]
+        });
+        self.post_raw(operator, session, body.to_string().into_bytes()).await
+    }
+
+    /// Asks the demo upstream to propose `tool(arguments)`.
+    pub async fn propose(&self, operator: &str, session: &str, tool: &str, arguments: Value) -> anyhow::Result<ChatReply> {
+        self.chat(operator, session, &json!({"tool": tool, "arguments": arguments}).to_string()).await
+    }
+
+    /// Posts raw bytes to the chat completions route.
+    pub async fn post_raw(&self, operator: &str, session: &str, body: Vec<u8>) -> anyhow::Result<ChatReply> {
+        let resp = self
+            .http
+            .post(format!("http://127.0.0.1:{}/v1/chat/completions", self.listen_port))
+            .header("content-type", "application/json")
+            .header("x-llmfw-operator", operator)
+            .header("x-llmfw-session", session)
+            .header("x-llmfw-tenant", "e2e")
+            .body(body)
+            .send()
+            .await
+            .context("request through envoy")?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?;
+        let body = serde_json::from_slice(&bytes).with_context(|| {
+            format!("reply is not JSON (status {status}): {}", String::from_utf8_lossy(&bytes))
+        })?;
+        Ok(ChatReply { status, headers, body })
+    }
+
+    /// A counter from Envoy's `/stats` (e.g. `wasmcustom.llmfw.decision.block`); 0 if absent.
+    pub async fn envoy_counter(&self, name: &str) -> anyhow::Result<u64> {
+        let text = self
+            .http
+            .get(format!("http://127.0.0.1:{}/stats?filter={name}", self.admin_port))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Envoy's `/ready` answers 200.
+    pub async fn envoy_ready(&self) -> bool {
+        let url = format!("http://127.0.0.1:{}/ready", self.admin_port);
+        self.http.get(url).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+    }
+
+    /// All logs of this stack, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for p in [Some(&self.envoy), Some(&self.upstream), self.state.as_ref()].into_iter().flatten() {
+            out.push_str(&format!("--- {} ({}) ---\n{}\n", p.name, p.log.display(), tail(&p.log_text(), 80)));
+        }
+        out
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        } else {
+            self.envoy.kill();
+            self.upstream.kill();
+            self.kill_state();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `envoy -c CONFIG` with the flags every test instance needs.
+pub fn envoy_command(config: &std::path::Path) -> Command {
+    let mut cmd = Command::new(envoy_bin());
+    cmd.arg("-c")
+        .arg(config)
+        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v"]);
+    cmd
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
