@@ -1,7 +1,12 @@
-//! Envoy bootstrap for the e2e stack: the same shape as `envoy/envoy.yaml`, on free ports and
-//! with the plugin config of the test.
+//! Envoy bootstrap for the e2e stack, derived from `envoy/envoy.yaml` (the config `make run`
+//! uses) so the tests exercise exactly what users run: the same filters in the same order, with
+//! free ports, the absolute path of the built module, and the test's plugin config.
 
 use std::path::Path;
+
+use anyhow::{bail, Context};
+
+use crate::paths::repo_root;
 
 /// Ports and paths of one Envoy instance.
 pub struct EnvoyLayout<'a> {
@@ -12,74 +17,50 @@ pub struct EnvoyLayout<'a> {
     pub wasm: &'a Path,
 }
 
-/// Renders a static bootstrap with the llmfw filter configured by `plugin_config`.
-pub fn bootstrap(layout: &EnvoyLayout<'_>, plugin_config: &serde_json::Value) -> String {
-    // The plugin config travels as a JSON string inside YAML; a JSON string literal is valid YAML.
-    let config = serde_json::Value::String(plugin_config.to_string()).to_string();
-    let EnvoyLayout { listen_port, admin_port, upstream_port, state_port, wasm } = layout;
-    let wasm = wasm.display();
-    format!(
-        r#"admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}
-static_resources:
-  listeners:
-  - name: llm_ingress
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {listen_port}}}}}
-    per_connection_buffer_limit_bytes: 2097152
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: llm_ingress
-          route_config:
-            virtual_hosts:
-            - name: llm
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                route: {{cluster: llm_upstream, timeout: 30s}}
-          http_filters:
-          - name: envoy.filters.http.wasm
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: llmfw
-                root_id: llmfw
-                failure_policy: FAIL_RELOAD
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {config}
-                vm_config:
-                  vm_id: llmfw
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{local: {{filename: "{wasm}"}}}}
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: llm_upstream
-    type: STATIC
-    connect_timeout: 1s
-    per_connection_buffer_limit_bytes: 2097152
-    load_assignment:
-      cluster_name: llm_upstream
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {upstream_port}}}}}}}
-  - name: llmfw_state
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config:
-          http2_protocol_options: {{}}
-    load_assignment:
-      cluster_name: llmfw_state
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {state_port}}}}}}}
-"#
-    )
+/// The ports and module path written in `envoy/envoy.yaml`.
+const LOCAL_ADMIN: &str = "port_value: 9901 }";
+const LOCAL_LISTEN: &str = "port_value: 10000 }";
+const LOCAL_UPSTREAM: &str = "port_value: 18080 }";
+const LOCAL_STATE: &str = "port_value: 50051 }";
+const LOCAL_WASM: &str = "filename: target/wasm32-wasip1/wasm/llmfw_filter.wasm";
+const CONFIG_BLOCK: &str = "value: |";
+
+/// Renders `envoy/envoy.yaml` with `layout` and `plugin_config`. Fails if the file no longer has
+/// the exact places it rewrites, so the tests cannot silently drift from the shipped config.
+pub fn bootstrap(layout: &EnvoyLayout<'_>, plugin_config: &serde_json::Value) -> anyhow::Result<String> {
+    let path = repo_root().join("envoy/envoy.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = text;
+    for (from, to) in [
+        (LOCAL_ADMIN.to_owned(), format!("port_value: {} }}", layout.admin_port)),
+        (LOCAL_LISTEN.to_owned(), format!("port_value: {} }}", layout.listen_port)),
+        (LOCAL_UPSTREAM.to_owned(), format!("port_value: {} }}", layout.upstream_port)),
+        (LOCAL_STATE.to_owned(), format!("port_value: {} }}", layout.state_port)),
+        (LOCAL_WASM.to_owned(), format!("filename: \"{}\"", layout.wasm.display())),
+    ] {
+        if out.matches(&from).count() != 1 {
+            bail!("envoy/envoy.yaml must contain `{from}` exactly once");
+        }
+        out = out.replacen(&from, &to, 1);
+    }
+    replace_config_block(&out, plugin_config)
+}
+
+/// Replaces the block scalar after the one `value: |` line with the JSON of `plugin_config`.
+fn replace_config_block(yaml: &str, plugin_config: &serde_json::Value) -> anyhow::Result<String> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let starts: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.trim_end().ends_with(CONFIG_BLOCK)).map(|(i, _)| i).collect();
+    let [start] = starts[..] else { bail!("envoy/envoy.yaml must contain one `{CONFIG_BLOCK}` plugin config block") };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key_indent = indent(lines[start]);
+    let end = (start + 1..lines.len())
+        .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= key_indent)
+        .unwrap_or(lines.len());
+    // A JSON string literal is a valid YAML flow scalar.
+    let value = serde_json::Value::String(plugin_config.to_string()).to_string();
+    let head = lines[start].trim_end().trim_end_matches('|').trim_end();
+    let mut out: Vec<String> = lines[..start].iter().map(|l| (*l).to_owned()).collect();
+    out.push(format!("{head} {value}"));
+    out.extend(lines[end..].iter().map(|l| (*l).to_owned()));
+    Ok(out.join("\n") + "\n")
 }

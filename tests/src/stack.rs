@@ -114,7 +114,7 @@ impl Stack {
         };
         let config_path = dir.join("envoy.yaml");
         let layout = EnvoyLayout { listen_port, admin_port, upstream_port, state_port, wasm: &wasm };
-        std::fs::write(&config_path, bootstrap(&layout, &opts.plugin_config))?;
+        std::fs::write(&config_path, bootstrap(&layout, &opts.plugin_config)?)?;
         let envoy = Proc::spawn("envoy", envoy_command(&config_path), &dir.join("envoy.log"))?;
 
         let mut stack = Stack {

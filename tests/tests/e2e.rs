@@ -184,7 +184,7 @@ async fn rejected(label: &str, plugin_config: serde_json::Value, field: &str) ->
         wasm: &wasm,
     };
     let config = dir.join("envoy.yaml");
-    std::fs::write(&config, bootstrap(&layout, &plugin_config))?;
+    std::fs::write(&config, bootstrap(&layout, &plugin_config)?)?;
     let mut envoy = Proc::spawn("envoy", envoy_command(&config), &dir.join("envoy.log"))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let needle = "invalid plugin config";

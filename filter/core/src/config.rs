@@ -200,8 +200,9 @@ impl RawConfig {
             None => None,
             Some(s) => {
                 let cluster = s.cluster.unwrap_or_else(|| "llmfw_state".to_owned());
-                if cluster.is_empty() {
-                    return Err(invalid("state_service.cluster", "must not be empty"));
+                if cluster.is_empty() || cluster.len() > 100 {
+                    // <= 100 bytes keeps the serialised GrpcService valid UTF-8 for the SDK.
+                    return Err(invalid("state_service.cluster", "must be 1 to 100 bytes"));
                 }
                 let timeout_ms = s.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
                 if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {

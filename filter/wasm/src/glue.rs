@@ -55,7 +55,7 @@ impl Metrics {
                 Ok(id) => {
                     ids.insert(*name, id);
                 }
-                Err(e) => log(LogLevel::Warn, &format!("llmfw: metric definition failed name={name} status={e:?}")),
+                Err(e) => log(LogLevel::Warn, &format!("metric definition failed name={name} status={e:?}")),
             }
         }
         Metrics { ids }
@@ -96,7 +96,7 @@ impl RootContext for Root {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "llmfw: configured routes={} stateful={} deny_patterns={} max_body_bytes={}",
+                        "configured routes={} stateful={} deny_patterns={} max_body_bytes={}",
                         cfg.routes.len(),
                         cfg.state_service.is_some(),
                         !cfg.deny.is_empty(),
@@ -143,7 +143,7 @@ fn read_headers(map: MapType) -> Option<Vec<(String, String)>> {
             pairs.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect(),
         ),
         Err(e) => {
-            log(LogLevel::Error, &format!("llmfw: cannot read headers map={map:?} status={e:?}"));
+            log(LogLevel::Error, &format!("cannot read headers map={map:?} status={e:?}"));
             None
         }
     }
@@ -161,11 +161,11 @@ impl Http {
     fn local_reply(&self, reply: &LocalReply, phase: &str) -> Action {
         log(
             LogLevel::Info,
-            &format!("llmfw: local reply ctx={} phase={phase} status={} code={}", self.context_id, reply.status, reply.code),
+            &format!("local reply ctx={} phase={phase} status={} code={}", self.context_id, reply.status, reply.code),
         );
         let headers = vec![("content-type", "application/json"), ("x-llmfw-decision", "block")];
         if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(&reply.body)) {
-            log(LogLevel::Error, &format!("llmfw: send local reply failed status={e:?}"));
+            log(LogLevel::Error, &format!("send local reply failed status={e:?}"));
         }
         Action::Pause
     }
@@ -176,25 +176,30 @@ impl Http {
         if outcome.callout_failed {
             self.metrics.inc(metrics::CALLOUT_FAILURE);
         }
+        // Envoy 1.40's wasm host rejects response header changes after the headers callback (and
+        // the SDK then panics), and pausing there stops the body callbacks (the host turns Pause
+        // into StopAllIterationAndWatermark). So the x-llmfw-* headers are published as filter
+        // state `wasm.llmfw_{decision,reasons,approval_id}`; the Lua filter placed before this one
+        // in envoy.yaml holds the response headers (`llmfw_hold`) and copies them on.
         for (name, value) in &outcome.headers {
-            if let Err(e) = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value)) {
-                log(LogLevel::Warn, &format!("llmfw: cannot set response header name={name} status={e:?}"));
-            }
+            let key = format!("llmfw_{}", name.trim_start_matches("x-llmfw-").replace('-', "_"));
+            let _ = hostcalls::set_property(vec![key.as_str()], Some(value.as_bytes()));
         }
         if let Some(body) = &outcome.body {
             if let Err(e) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, self.response_body_size, body) {
-                log(LogLevel::Error, &format!("llmfw: cannot replace response body status={e:?}"));
+                log(LogLevel::Error, &format!("cannot replace response body status={e:?}"));
             }
         }
         log(
             LogLevel::Info,
             &format!(
-                "llmfw: decision ctx={} action={} removed={} callout_failed={} body_rewritten={}",
+                "decision ctx={} action={} removed={} callout_failed={} body_rewritten={} decision_headers={}",
                 self.context_id,
                 outcome.action.as_str(),
                 outcome.removed,
                 outcome.callout_failed,
-                outcome.body.is_some()
+                outcome.body.is_some(),
+                outcome.headers.len()
             ),
         );
     }
@@ -219,7 +224,7 @@ impl Http {
 impl Context for Http {
     fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
         if self.callout_token != Some(token_id) {
-            log(LogLevel::Warn, &format!("llmfw: unexpected grpc token ctx={} token={token_id}", self.context_id));
+            log(LogLevel::Warn, &format!("unexpected grpc token ctx={} token={token_id}", self.context_id));
             return;
         }
         self.callout_token = None;
@@ -227,22 +232,22 @@ impl Context for Http {
             match hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, response_size) {
                 Ok(b) => Some(b.unwrap_or_default()),
                 Err(e) => {
-                    log(LogLevel::Warn, &format!("llmfw: cannot read grpc reply status={e:?}"));
+                    log(LogLevel::Warn, &format!("cannot read grpc reply status={e:?}"));
                     None
                 }
             }
         } else {
-            log(LogLevel::Warn, &format!("llmfw: callout failed ctx={} grpc_status={status_code}", self.context_id));
+            log(LogLevel::Warn, &format!("callout failed ctx={} grpc_status={status_code}", self.context_id));
             None
         };
         let reply = body.as_deref().map_or(CalloutReply::Failed, CalloutReply::Ok);
         let outcome = self.exchange.on_callout_reply(reply);
         if outcome.callout_failed && status_code == 0 {
-            log(LogLevel::Warn, &format!("llmfw: callout reply unusable ctx={} bytes={response_size}", self.context_id));
+            log(LogLevel::Warn, &format!("callout reply unusable ctx={} bytes={response_size}", self.context_id));
         }
         self.apply(&outcome);
         if let Err(e) = hostcalls::resume_http_response() {
-            log(LogLevel::Error, &format!("llmfw: resume failed status={e:?}"));
+            log(LogLevel::Error, &format!("resume failed status={e:?}"));
         }
     }
 }
@@ -270,7 +275,7 @@ impl HttpContext for Http {
                 let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
                     Ok(b) => b.unwrap_or_default(),
                     Err(e) => {
-                        log(LogLevel::Error, &format!("llmfw: cannot read request body status={e:?}"));
+                        log(LogLevel::Error, &format!("cannot read request body status={e:?}"));
                         Vec::new()
                     }
                 };
@@ -280,7 +285,7 @@ impl HttpContext for Http {
                         log(
                             LogLevel::Debug,
                             &format!(
-                                "llmfw: request ctx={} bytes={} sha256={} session={}",
+                                "request ctx={} bytes={} sha256={} session={}",
                                 self.context_id,
                                 body.len(),
                                 sha256_hex(&body).get(..16).unwrap_or(""),
@@ -306,9 +311,11 @@ impl HttpContext for Http {
         match self.exchange.on_response_headers(&headers) {
             ResponseHeadersAction::Pass => Action::Continue,
             ResponseHeadersAction::Inspect => {
+                // The body may be rewritten. Pausing here would stop the body callbacks altogether
+                // (the host turns Pause into StopAllIterationAndWatermark), so continue.
                 let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, "content-length");
-                // Hold the headers: the decision headers are added once the body is judged.
-                Action::Pause
+                let _ = hostcalls::set_property(vec!["llmfw_hold"], Some(b"1"));
+                Action::Continue
             }
             ResponseHeadersAction::Reject(reply) => {
                 self.metrics.inc(metrics::DECISION_BLOCK);
@@ -330,7 +337,7 @@ impl HttpContext for Http {
                 let body = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
                     Ok(b) => b.unwrap_or_default(),
                     Err(e) => {
-                        log(LogLevel::Error, &format!("llmfw: cannot read response body status={e:?}"));
+                        log(LogLevel::Error, &format!("cannot read response body status={e:?}"));
                         Vec::new()
                     }
                 };
@@ -345,14 +352,14 @@ impl HttpContext for Http {
                             self.metrics.inc(metrics::CALLOUT_SENT);
                             log(
                                 LogLevel::Debug,
-                                &format!("llmfw: callout sent ctx={} events={} bytes={}", self.context_id, callout.events, callout.message.len()),
+                                &format!("callout sent ctx={} events={} bytes={}", self.context_id, callout.events, callout.message.len()),
                             );
                             self.callout_token = Some(token);
                             Action::Pause
                         }
                         Err(e) => {
                             self.metrics.inc(metrics::CALLOUT_SENT);
-                            log(LogLevel::Warn, &format!("llmfw: callout dispatch failed ctx={} error={e}", self.context_id));
+                            log(LogLevel::Warn, &format!("callout dispatch failed ctx={} error={e}", self.context_id));
                             let outcome = self.exchange.on_callout_reply(CalloutReply::Failed);
                             self.apply(&outcome);
                             Action::Continue

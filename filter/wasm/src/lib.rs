@@ -6,9 +6,11 @@
 //! getters unwrap, so only the `hostcalls` functions returning `Result` are used here.
 //!
 //! Envoy facts this relies on (DESIGN §7): request headers return `Continue` (pausing there hangs);
-//! bodies are paused until `end_of_stream`; response headers of an inspected 200 JSON response are
-//! held (paused) so the decision headers can still be added from the body callback; the callout
-//! target is a serialised `envoy.config.core.v3.GrpcService`, never a bare cluster name.
+//! bodies are paused until `end_of_stream`; response headers also return `Continue` (Pause there
+//! stops body callbacks) and cannot be changed afterwards, so the decision headers are published as
+//! filter state `wasm.llmfw_*` for the companion Lua filter in `envoy/envoy.yaml`, which holds the
+//! headers of inspected responses (`wasm.llmfw_hold`) and sets `x-llmfw-*`; the callout target is a
+//! serialised `envoy.config.core.v3.GrpcService`, never a bare cluster name.
 
 mod glue;
 

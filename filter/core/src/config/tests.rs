@@ -1,0 +1,55 @@
+use super::*;
+
+#[derive(serde::Deserialize)]
+struct Case {
+    name: String,
+    config: serde_json::Value,
+    error: Option<String>,
+}
+
+#[test]
+fn config_cases_from_testdata() {
+    let data = include_str!("../../testdata/config_cases.jsonl");
+    for line in data.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Case = serde_json::from_str(line).unwrap();
+        let result = Config::from_json(case.config.to_string().as_bytes());
+        match (&case.error, result) {
+            (None, Ok(_)) => {}
+            (None, Err(e)) => panic!("{}: unexpected error {e}", case.name),
+            (Some(want), Ok(_)) => panic!("{}: expected error containing {want:?}", case.name),
+            (Some(want), Err(e)) => {
+                assert!(e.to_string().contains(want.as_str()), "{}: {e} does not contain {want:?}", case.name)
+            }
+        }
+    }
+}
+
+#[test]
+fn defaults() {
+    let cfg = Config::from_json(b"").unwrap();
+    assert_eq!(cfg.routes.len(), 1);
+    assert_eq!(cfg.routes[0].path_prefix, "/v1/chat/completions");
+    assert_eq!(cfg.identity.operator, "x-llmfw-operator");
+    assert_eq!(cfg.identity.session, "x-llmfw-session");
+    assert_eq!(cfg.identity.tenant, "x-llmfw-tenant");
+    assert!(cfg.state_service.is_none());
+    assert!(cfg.deny.is_empty());
+    assert_eq!(cfg.max_body_bytes, 1_048_576);
+}
+
+#[test]
+fn state_service_defaults_and_lowercase_headers() {
+    let cfg = Config::from_json(br#"{"state_service":{},"identity":{"operator_header":"X-Op"}}"#).unwrap();
+    let s = cfg.state_service.unwrap();
+    assert_eq!(s.cluster, "llmfw_state");
+    assert_eq!(s.timeout_ms, 200);
+    assert_eq!(s.failure_mode, FailureMode::Closed);
+    assert_eq!(cfg.identity.operator, "x-op");
+}
+
+#[test]
+fn route_matching_by_prefix() {
+    let cfg = Config::from_json(b"{}").unwrap();
+    assert!(cfg.route_for("/v1/chat/completions?x=1").is_some());
+    assert!(cfg.route_for("/v1/embeddings").is_none());
+}
