@@ -103,7 +103,9 @@ impl EngineConfig {
         .into_iter()
         .all(in_unit)
         {
-            return Err(InvalidConfig("thresholds and factors must be within [0, 1]".into()));
+            return Err(InvalidConfig(
+                "thresholds and factors must be within [0, 1]".into(),
+            ));
         }
         if !(self.warn_threshold <= self.approval_threshold
             && self.approval_threshold <= self.block_threshold)
@@ -285,12 +287,11 @@ fn score(cfg: &EngineConfig, seen: PhaseSet, phase: Phase, scope: &str) -> (f64,
     path.insert(phase);
     if earlier.is_empty() {
         let risk = round4(cfg.lone_factor * phase_floor(reached));
-        let reason = format!(
-            "{reached} on {scope} without earlier progression (risk {risk:.2})"
-        );
+        let reason = format!("{reached} on {scope} without earlier progression (risk {risk:.2})");
         (risk, reason)
     } else {
-        let risk = round4((phase_floor(reached) + cfg.progression_step * earlier.len() as f64).min(1.0));
+        let risk =
+            round4((phase_floor(reached) + cfg.progression_step * earlier.len() as f64).min(1.0));
         let reason = format!("kill chain on {scope}: {} (risk {risk:.2})", chain(path));
         (risk, reason)
     }
@@ -334,9 +335,10 @@ pub fn evaluate(cfg: &EngineConfig, snapshot: &Snapshot, eval: &Evaluation) -> (
                 ev_verdict.reasons.push(reason);
                 if t.in_scope && action == Action::Block {
                     action = Action::RequireApproval;
-                    ev_verdict
-                        .reasons
-                        .push(format!("{} is in scope: capped at require_approval", t.value));
+                    ev_verdict.reasons.push(format!(
+                        "{} is in scope: capped at require_approval",
+                        t.value
+                    ));
                 }
                 ev_verdict.risk = ev_verdict.risk.max(risk);
                 ev_verdict.action = ev_verdict.action.max(action);

@@ -179,7 +179,10 @@ fn token_matches(key: &str, token: &str) -> bool {
 /// substring-either-way match, so `scan` or `read_file` stay unknown.
 pub fn classify_tool(tool: &str, category: &str) -> Option<Phase> {
     let tool = tool.trim().to_ascii_lowercase();
-    if let Some((_, p)) = TOOL_TABLE.iter().find(|(k, _)| !k.ends_with('*') && *k == tool) {
+    if let Some((_, p)) = TOOL_TABLE
+        .iter()
+        .find(|(k, _)| !k.ends_with('*') && *k == tool)
+    {
         return Some(*p);
     }
     let category = category.trim().to_ascii_lowercase();

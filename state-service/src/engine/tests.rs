@@ -10,7 +10,14 @@ struct Mem {
 }
 
 impl Mem {
-    fn call(&mut self, op: &str, session: &str, req: &str, tool: &str, target: Option<(&str, bool)>) -> Verdict {
+    fn call(
+        &mut self,
+        op: &str,
+        session: &str,
+        req: &str,
+        tool: &str,
+        target: Option<(&str, bool)>,
+    ) -> Verdict {
         let eval = Evaluation {
             subject: Subject {
                 tenant: "t".into(),
@@ -23,7 +30,12 @@ impl Mem {
                 call_id: "c1".into(),
                 tool: tool.into(),
                 targets: target
-                    .map(|(v, s)| vec![Target { value: v.into(), in_scope: s }])
+                    .map(|(v, s)| {
+                        vec![Target {
+                            value: v.into(),
+                            in_scope: s,
+                        }]
+                    })
                     .unwrap_or_default(),
                 ..ToolEvent::default()
             }],
@@ -39,7 +51,8 @@ impl Mem {
         let (verdict, delta) = evaluate(&EngineConfig::default(), &snap, &eval);
         apply(&mut snap, &delta);
         self.targets.insert(op.into(), snap.targets);
-        self.sessions.insert((op.into(), session.into()), snap.session);
+        self.sessions
+            .insert((op.into(), session.into()), snap.session);
         verdict
     }
 }
@@ -62,7 +75,8 @@ fn acceptance_campaign_across_sessions() {
     assert!(
         v.reasons
             .iter()
-            .any(|r| r == "kill chain on corp-a.example.com: recon → exploit → exfiltration (risk 0.75)"),
+            .any(|r| r
+                == "kill chain on corp-a.example.com: recon → exploit → exfiltration (risk 0.75)"),
         "{:?}",
         v.reasons
     );
@@ -72,7 +86,13 @@ fn acceptance_campaign_across_sessions() {
     assert_eq!(v.action, Action::Block, "{v:?}");
 
     // another operator, fresh target, lone exfiltration: not blocked
-    let v = m.call("op2", "s9", "r5", "data_export", Some(("fresh.example.org", false)));
+    let v = m.call(
+        "op2",
+        "s9",
+        "r5",
+        "data_export",
+        Some(("fresh.example.org", false)),
+    );
     assert_ne!(v.action, Action::Block, "{v:?}");
     assert!(v.risk < 0.55);
 
@@ -109,11 +129,23 @@ fn in_scope_target_is_never_blocked() {
 #[test]
 fn targetless_events_progress_over_the_session() {
     let mut m = Mem::default();
-    assert_eq!(m.call("op1", "s1", "r1", "nmap", None).action, Action::Allow);
-    assert_eq!(m.call("op1", "s1", "r2", "exploit", None).action, Action::Warn);
-    assert_eq!(m.call("op1", "s1", "r3", "exfiltrate", None).action, Action::Block);
+    assert_eq!(
+        m.call("op1", "s1", "r1", "nmap", None).action,
+        Action::Allow
+    );
+    assert_eq!(
+        m.call("op1", "s1", "r2", "exploit", None).action,
+        Action::Warn
+    );
+    assert_eq!(
+        m.call("op1", "s1", "r3", "exfiltrate", None).action,
+        Action::Block
+    );
     // a lone target-less exfiltration in a fresh session is not blocked
-    assert_ne!(m.call("op1", "s2", "r4", "exfiltrate", None).action, Action::Block);
+    assert_ne!(
+        m.call("op1", "s2", "r4", "exfiltrate", None).action,
+        Action::Block
+    );
 }
 
 #[test]
@@ -121,19 +153,39 @@ fn events_in_one_request_progress_in_order() {
     let ev = |id: &str, tool: &str| ToolEvent {
         call_id: id.into(),
         tool: tool.into(),
-        targets: vec![Target { value: T.into(), in_scope: false }],
+        targets: vec![Target {
+            value: T.into(),
+            in_scope: false,
+        }],
         ..ToolEvent::default()
     };
     let eval = Evaluation {
-        subject: Subject { operator: "op".into(), session: "s".into(), ..Subject::default() },
+        subject: Subject {
+            operator: "op".into(),
+            session: "s".into(),
+            ..Subject::default()
+        },
         request_id: "r".into(),
         observed_at_ms: 0,
-        events: vec![ev("a", "nmap"), ev("b", "get_weather"), ev("c", "ssh_connect"), ev("d", "upload")],
+        events: vec![
+            ev("a", "nmap"),
+            ev("b", "get_weather"),
+            ev("c", "ssh_connect"),
+            ev("d", "upload"),
+        ],
     };
     let (v, d) = evaluate(&EngineConfig::default(), &Snapshot::default(), &eval);
     let actions: Vec<Action> = v.events.iter().map(|e| e.action).collect();
     // nmap 0.06 allow; weather allow; lateral 0.45 approval; exfil 0.65+0.10 block
-    assert_eq!(actions, vec![Action::Allow, Action::Allow, Action::RequireApproval, Action::Block]);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Allow,
+            Action::Allow,
+            Action::RequireApproval,
+            Action::Block
+        ]
+    );
     assert_eq!(v.action, Action::Block);
     assert_eq!(v.risk, 0.75);
     assert_eq!(d.approvals.len(), 1);
@@ -146,7 +198,10 @@ fn events_in_one_request_progress_in_order() {
 #[test]
 fn filter_phase_wins_over_tool_name() {
     let eval = Evaluation {
-        subject: Subject { operator: "op".into(), ..Subject::default() },
+        subject: Subject {
+            operator: "op".into(),
+            ..Subject::default()
+        },
         events: vec![ToolEvent {
             call_id: "x".into(),
             tool: "get_weather".into(),
@@ -162,9 +217,16 @@ fn filter_phase_wins_over_tool_name() {
 #[test]
 fn engine_is_deterministic() {
     let eval = Evaluation {
-        subject: Subject { operator: "op".into(), ..Subject::default() },
+        subject: Subject {
+            operator: "op".into(),
+            ..Subject::default()
+        },
         request_id: "r".into(),
-        events: vec![ToolEvent { call_id: "x".into(), tool: "kerberos".into(), ..ToolEvent::default() }],
+        events: vec![ToolEvent {
+            call_id: "x".into(),
+            tool: "kerberos".into(),
+            ..ToolEvent::default()
+        }],
         ..Evaluation::default()
     };
     let a = evaluate(&EngineConfig::default(), &Snapshot::default(), &eval);
@@ -175,8 +237,14 @@ fn engine_is_deterministic() {
 #[test]
 fn config_validation() {
     assert!(EngineConfig::default().validate().is_ok());
-    let bad = EngineConfig { warn_threshold: 0.9, ..EngineConfig::default() };
+    let bad = EngineConfig {
+        warn_threshold: 0.9,
+        ..EngineConfig::default()
+    };
     assert!(bad.validate().is_err());
-    let bad = EngineConfig { block_threshold: 1.5, ..EngineConfig::default() };
+    let bad = EngineConfig {
+        block_threshold: 1.5,
+        ..EngineConfig::default()
+    };
     assert!(bad.validate().is_err());
 }

@@ -19,7 +19,11 @@ const T: &str = "corp-a.example.com";
 
 fn eval(op: &str, session: &str, req: &str, at: i64, tools: &[(&str, &str)]) -> Evaluation {
     Evaluation {
-        subject: Subject { tenant: "acme".into(), operator: op.into(), session: session.into() },
+        subject: Subject {
+            tenant: "acme".into(),
+            operator: op.into(),
+            session: session.into(),
+        },
         request_id: req.into(),
         observed_at_ms: at,
         events: tools
@@ -31,7 +35,10 @@ fn eval(op: &str, session: &str, req: &str, at: i64, tools: &[(&str, &str)]) -> 
                 targets: if target.is_empty() {
                     vec![]
                 } else {
-                    vec![Target { value: (*target).into(), in_scope: false }]
+                    vec![Target {
+                        value: (*target).into(),
+                        in_scope: false,
+                    }]
                 },
                 args_digest: format!("{:064x}", i),
                 ..ToolEvent::default()
@@ -42,13 +49,22 @@ fn eval(op: &str, session: &str, req: &str, at: i64, tools: &[(&str, &str)]) -> 
 
 /// What the service does per request: retry check, snapshot, engine, record.
 async fn evaluate(store: &dyn Store, e: &Evaluation) -> Verdict {
-    let stored = store.load_request(&e.subject.operator, &e.request_id).await.unwrap();
+    let stored = store
+        .load_request(&e.subject.operator, &e.request_id)
+        .await
+        .unwrap();
     if !stored.is_empty() {
         return verdict_from_stored(&stored);
     }
-    let targets: Vec<String> =
-        e.events.iter().flat_map(|ev| ev.targets.iter().map(|t| t.value.clone())).collect();
-    let snap = store.load_snapshot(&e.subject.operator, &e.subject.session, &targets).await.unwrap();
+    let targets: Vec<String> = e
+        .events
+        .iter()
+        .flat_map(|ev| ev.targets.iter().map(|t| t.value.clone()))
+        .collect();
+    let snap = store
+        .load_snapshot(&e.subject.operator, &e.subject.session, &targets)
+        .await
+        .unwrap();
     let (verdict, delta) = engine::evaluate(&EngineConfig::default(), &snap, e);
     store.record(e, &verdict, &delta).await.unwrap();
     verdict
@@ -58,16 +74,35 @@ async fn campaign_state_is_per_operator(store: &dyn Store) {
     store.ping().await.unwrap();
     let v = evaluate(store, &eval("op1", "s1", "r1", 1_000, &[("nmap", T)])).await;
     assert_eq!(v.action, Action::Allow);
-    let v = evaluate(store, &eval("op1", "s1", "r2", 2_000, &[("exploit_framework", T)])).await;
+    let v = evaluate(
+        store,
+        &eval("op1", "s1", "r2", 2_000, &[("exploit_framework", T)]),
+    )
+    .await;
     assert!(v.action <= Action::Warn, "{v:?}");
-    let v = evaluate(store, &eval("op1", "s1", "r3", 3_000, &[("data_export", T)])).await;
+    let v = evaluate(
+        store,
+        &eval("op1", "s1", "r3", 3_000, &[("data_export", T)]),
+    )
+    .await;
     assert_eq!(v.action, Action::Block, "{v:?}");
-    let v = evaluate(store, &eval("op1", "s2", "r4", 4_000, &[("data_export", T)])).await;
+    let v = evaluate(
+        store,
+        &eval("op1", "s2", "r4", 4_000, &[("data_export", T)]),
+    )
+    .await;
     assert_eq!(v.action, Action::Block, "{v:?}");
-    let v = evaluate(store, &eval("op2", "s1", "r5", 5_000, &[("data_export", T)])).await;
+    let v = evaluate(
+        store,
+        &eval("op2", "s1", "r5", 5_000, &[("data_export", T)]),
+    )
+    .await;
     assert_ne!(v.action, Action::Block, "{v:?}");
 
-    let snap = store.load_snapshot("op1", "s1", &[T.to_string(), "other".into()]).await.unwrap();
+    let snap = store
+        .load_snapshot("op1", "s1", &[T.to_string(), "other".into()])
+        .await
+        .unwrap();
     let set = snap.targets[T];
     assert_eq!(set.max(), Some(Phase::Exfiltration));
     assert_eq!(set.len(), 3);
@@ -83,7 +118,13 @@ async fn campaign_state_is_per_operator(store: &dyn Store) {
 }
 
 async fn retry_is_not_counted_twice(store: &dyn Store) {
-    let e = eval("op1", "s1", "r1", 1_000, &[("nmap", T), ("get_weather", ""), ("ssh_connect", T)]);
+    let e = eval(
+        "op1",
+        "s1",
+        "r1",
+        1_000,
+        &[("nmap", T), ("get_weather", ""), ("ssh_connect", T)],
+    );
     let first = evaluate(store, &e).await;
     // a retry answers the stored verdict
     let again = evaluate(store, &e).await;
@@ -93,14 +134,23 @@ async fn retry_is_not_counted_twice(store: &dyn Store) {
     assert_eq!(again.events[2].reasons, first.events[2].reasons);
     assert_eq!(again.approval_id, first.approval_id);
     // recording the same evaluation twice (racing replicas) stores the events once
-    let snap = store.load_snapshot("op1", "s1", &[T.to_string()]).await.unwrap();
+    let snap = store
+        .load_snapshot("op1", "s1", &[T.to_string()])
+        .await
+        .unwrap();
     let (v, d) = engine::evaluate(&EngineConfig::default(), &snap, &e);
     let outcome = store.record(&e, &v, &d).await.unwrap();
     assert_eq!(outcome.inserted, 0);
     let s = store.session("op1", "s1").await.unwrap().unwrap();
     assert_eq!(s.event_count, 3);
     let stored = store.load_request("op1", "r1").await.unwrap();
-    assert_eq!(stored.iter().map(|e| e.call_id.as_str()).collect::<Vec<_>>(), ["c0", "c1", "c2"]);
+    assert_eq!(
+        stored
+            .iter()
+            .map(|e| e.call_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c0", "c1", "c2"]
+    );
     assert_eq!(stored[1].phase, None);
     assert_eq!(stored[0].targets, vec![T.to_string()]);
 }
@@ -108,7 +158,11 @@ async fn retry_is_not_counted_twice(store: &dyn Store) {
 async fn approvals_are_stored_pending(store: &dyn Store) {
     evaluate(store, &eval("op1", "s1", "r1", 1_000, &[("nmap", T)])).await;
     // lateral after recon: 0.40 + 0.05 = 0.45 → require approval
-    let v = evaluate(store, &eval("op1", "s1", "r2", 2_000, &[("ssh_connect", T)])).await;
+    let v = evaluate(
+        store,
+        &eval("op1", "s1", "r2", 2_000, &[("ssh_connect", T)]),
+    )
+    .await;
     assert_eq!(v.action, Action::RequireApproval, "{v:?}");
     let approvals = store.approvals("op1").await.unwrap();
     assert_eq!(approvals.len(), 1);
@@ -122,11 +176,20 @@ async fn approvals_are_stored_pending(store: &dyn Store) {
 async fn phase_updates_are_monotonic_and_concurrent(store: Arc<dyn Store>) {
     // many concurrent writers on one target, each adding one phase: none may be lost
     let mut handles = Vec::new();
-    for (i, tool) in ["nmap", "exploit", "kerberos", "db_query", "upload"].into_iter().enumerate() {
+    for (i, tool) in ["nmap", "exploit", "kerberos", "db_query", "upload"]
+        .into_iter()
+        .enumerate()
+    {
         for k in 0..4 {
             let store = store.clone();
             handles.push(tokio::spawn(async move {
-                let e = eval("op1", &format!("s{k}"), &format!("r{i}-{k}"), 1_000, &[(tool, T)]);
+                let e = eval(
+                    "op1",
+                    &format!("s{k}"),
+                    &format!("r{i}-{k}"),
+                    1_000,
+                    &[(tool, T)],
+                );
                 let (v, d) = engine::evaluate(&EngineConfig::default(), &Default::default(), &e);
                 store.record(&e, &v, &d).await.unwrap();
             }));
@@ -135,9 +198,20 @@ async fn phase_updates_are_monotonic_and_concurrent(store: Arc<dyn Store>) {
     for h in handles {
         h.await.unwrap();
     }
-    let snap = store.load_snapshot("op1", "s0", &[T.to_string()]).await.unwrap();
+    let snap = store
+        .load_snapshot("op1", "s0", &[T.to_string()])
+        .await
+        .unwrap();
     assert_eq!(snap.targets[T], PhaseSet::from_mask(0b11_1110));
-    assert_eq!(store.session("op1", "s0").await.unwrap().unwrap().event_count, 5);
+    assert_eq!(
+        store
+            .session("op1", "s0")
+            .await
+            .unwrap()
+            .unwrap()
+            .event_count,
+        5
+    );
     // an older, lower write does not lower the phase
     let e = eval("op1", "s0", "late", 10, &[("nmap", T)]);
     let (v, d) = engine::evaluate(&EngineConfig::default(), &Default::default(), &e);
@@ -182,19 +256,21 @@ macro_rules! contract_suite {
 /// Keeps the temp dir alive / drops the Postgres database at the end of a test.
 pub(crate) enum Guard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String, store: Arc<PostgresStore> },
-    Skip,
+    Postgres { admin_url: String, name: String },
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Guard::Postgres { admin_url, name, store } = self {
-            let (admin_url, name, store) = (admin_url.clone(), name.clone(), store.clone());
-            // drop runs inside the test's runtime: clean up on a separate thread + runtime
+        if let Guard::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // drop runs inside the test's runtime: clean up on a separate thread + runtime, with a
+            // fresh connection (the pool's connections belong to the test runtime); FORCE ends them
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async move {
-                    store.close().await;
                     let mut conn = PgConnection::connect(&admin_url).await.unwrap();
                     // name is generated here (alphanumeric), never user input
                     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -221,7 +297,12 @@ fn unique_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("llmfw_test_{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "llmfw_test_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub(crate) async fn open_postgres() -> (Arc<dyn Store>, Guard) {
@@ -230,19 +311,22 @@ pub(crate) async fn open_postgres() -> (Arc<dyn Store>, Guard) {
     let mut conn = match PgConnection::connect(&admin_url).await {
         Ok(c) => c,
         Err(e) if std::env::var("LLMFW_SKIP_PG").as_deref() == Ok("1") => {
-            eprintln!("postgres unreachable, skipped (LLMFW_SKIP_PG=1): {e}");
-            let (store, _dir) = open_sqlite().await;
-            std::mem::forget(_dir);
-            return (store, Guard::Skip);
+            eprintln!("postgres unreachable (LLMFW_SKIP_PG=1): running this test on sqlite: {e}");
+            return open_sqlite().await;
         }
         Err(e) => panic!("postgres unreachable at {admin_url} (set LLMFW_SKIP_PG=1 to skip): {e}"),
     };
     let name = unique_name();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
-    let options = PgConnectOptions::from_str(&admin_url).unwrap().database(&name);
+    let options = PgConnectOptions::from_str(&admin_url)
+        .unwrap()
+        .database(&name);
     let store = Arc::new(PostgresStore::open_with(options).await.unwrap());
-    (store.clone(), Guard::Postgres { admin_url, name, store })
+    (store, Guard::Postgres { admin_url, name })
 }
 
 contract_suite!(sqlite, open_sqlite);

@@ -199,7 +199,10 @@ pub(crate) struct EventRow {
 }
 
 /// Pairs each event with its verdict as rows to insert.
-pub(crate) fn event_rows(eval: &Evaluation, verdict: &Verdict) -> Result<Vec<EventRow>, StoreError> {
+pub(crate) fn event_rows(
+    eval: &Evaluation,
+    verdict: &Verdict,
+) -> Result<Vec<EventRow>, StoreError> {
     let mut rows = Vec::with_capacity(eval.events.len());
     for (i, (ev, ver)) in eval.events.iter().zip(verdict.events.iter()).enumerate() {
         let targets: Vec<&str> = ev.targets.iter().map(|t| t.value.as_str()).collect();

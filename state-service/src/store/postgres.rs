@@ -105,7 +105,8 @@ impl Store for PostgresStore {
                 for row in rows {
                     let target: String = row.try_get(0)?;
                     let mask: i32 = row.try_get(1)?;
-                    snap.targets.insert(target, PhaseSet::from_mask(i64::from(mask)));
+                    snap.targets
+                        .insert(target, PhaseSet::from_mask(i64::from(mask)));
                 }
             }
             let mask: Option<i32> = sqlx::query_scalar(

@@ -4,7 +4,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 
 use super::{
@@ -110,7 +112,8 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
                 if let Some(mask) = mask {
-                    snap.targets.insert(target.clone(), PhaseSet::from_mask(mask));
+                    snap.targets
+                        .insert(target.clone(), PhaseSet::from_mask(mask));
                 }
             }
             let mask: Option<i64> = sqlx::query_scalar(

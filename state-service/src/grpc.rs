@@ -1,0 +1,336 @@
+//! The tonic `StateService`: proto ↔ domain conversion at the edge, the request flow, and the one
+//! table mapping service errors to gRPC status codes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use llmfw_api::grpc::state_service_server::StateService;
+use llmfw_api::v1;
+use tonic::{Request, Response, Status};
+
+use crate::engine::{
+    self, Action, EngineConfig, Evaluation, Phase, Subject, Target, ToolEvent, Verdict,
+};
+use crate::metrics::Metrics;
+use crate::store::{verdict_from_stored, Store, StoreError};
+
+/// Errors of the service; [`From<ServiceError> for Status`] is the only place they meet the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The store failed: the filter's failure mode applies.
+    #[error("store unavailable: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Status {
+        match &e {
+            ServiceError::InvalidArgument(_) => Status::invalid_argument(e.to_string()),
+            ServiceError::Store(_) => Status::unavailable(e.to_string()),
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> ServiceError {
+    ServiceError::InvalidArgument(msg.into())
+}
+
+/// Normalises a target value: trimmed; hosts, IPs and URLs lowercased, trailing dot dropped.
+fn normalise_target(t: &v1::Target) -> Option<Target> {
+    let v1::Target {
+        value,
+        kind,
+        in_scope,
+    } = t;
+    let mut value = value.trim().to_string();
+    if value.is_empty() {
+        return None;
+    }
+    let kind = v1::TargetKind::try_from(*kind).unwrap_or(v1::TargetKind::Unspecified);
+    if matches!(
+        kind,
+        v1::TargetKind::Host
+            | v1::TargetKind::Ip
+            | v1::TargetKind::Url
+            | v1::TargetKind::Unspecified
+    ) {
+        value = value.to_ascii_lowercase();
+        if kind == v1::TargetKind::Host {
+            while value.ends_with('.') {
+                value.pop();
+            }
+        }
+    }
+    Some(Target {
+        value,
+        in_scope: *in_scope,
+    })
+}
+
+fn phase_from_proto(p: i32) -> Option<Phase> {
+    Phase::from_number(i64::from(p))
+}
+
+fn phase_to_proto(p: Option<Phase>) -> i32 {
+    p.map_or(v1::Phase::Unknown as i32, |p| i32::from(p.number()))
+}
+
+fn action_to_proto(a: Action) -> i32 {
+    (match a {
+        Action::Allow => v1::Action::Allow,
+        Action::Warn => v1::Action::Warn,
+        Action::RequireApproval => v1::Action::RequireApproval,
+        Action::Block => v1::Action::Block,
+    }) as i32
+}
+
+/// Converts a request into the engine's input. Empty call ids become `#<index>`; a repeated call
+/// id gets `#<index>` appended so each event is stored once.
+pub fn evaluation_from_proto(req: v1::EvaluateRequest) -> Result<Evaluation, ServiceError> {
+    let v1::EvaluateRequest {
+        subject,
+        request_id,
+        observed_at_ms,
+        events,
+        findings: _,
+        pretext_signals: _,
+        policy_version: _,
+    } = req;
+    let v1::Subject {
+        tenant,
+        operator,
+        session,
+    } = subject
+        .ok_or_else(|| invalid("subject is required (subject.operator identifies the campaign)"))?;
+    let operator = operator.trim().to_string();
+    if operator.is_empty() {
+        return Err(invalid("subject.operator is required"));
+    }
+    let mut out = Evaluation {
+        subject: Subject {
+            tenant,
+            operator,
+            session,
+        },
+        request_id,
+        observed_at_ms,
+        events: Vec::with_capacity(events.len()),
+    };
+    for (i, ev) in events.into_iter().enumerate() {
+        let v1::ToolEvent {
+            call_id,
+            tool,
+            category,
+            phase,
+            targets,
+            args_digest,
+            direction: _,
+        } = ev;
+        let mut call_id = if call_id.is_empty() {
+            format!("#{i}")
+        } else {
+            call_id
+        };
+        if out.events.iter().any(|e| e.call_id == call_id) {
+            call_id = format!("{call_id}#{i}");
+        }
+        let mut ts: Vec<Target> = Vec::new();
+        for t in targets.iter().filter_map(normalise_target) {
+            match ts.iter_mut().find(|x| x.value == t.value) {
+                Some(x) => x.in_scope &= t.in_scope,
+                None => ts.push(t),
+            }
+        }
+        out.events.push(ToolEvent {
+            call_id,
+            tool,
+            category,
+            phase: phase_from_proto(phase),
+            targets: ts,
+            args_digest,
+        });
+    }
+    if !out.events.is_empty() && out.request_id.trim().is_empty() {
+        return Err(invalid("request_id is required when events are present"));
+    }
+    Ok(out)
+}
+
+/// Converts a verdict into the reply.
+pub fn response_from_verdict(v: &Verdict) -> v1::EvaluateResponse {
+    v1::EvaluateResponse {
+        action: action_to_proto(v.action),
+        risk: v.risk,
+        max_phase: phase_to_proto(v.max_phase),
+        reasons: v.reasons.clone(),
+        approval_id: v.approval_id.clone().unwrap_or_default(),
+        // budgets are not implemented yet: reported empty rather than invented
+        budgets: Vec::new(),
+        verdicts: v
+            .events
+            .iter()
+            .map(|e| v1::EventVerdict {
+                call_id: e.call_id.clone(),
+                action: action_to_proto(e.action),
+                reasons: e.reasons.clone(),
+                approval_id: e.approval_id.clone().unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+/// The gRPC service.
+#[derive(Clone)]
+pub struct StateServer {
+    store: Arc<dyn Store>,
+    config: Arc<EngineConfig>,
+    metrics: Arc<Metrics>,
+}
+
+impl StateServer {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig, metrics: Arc<Metrics>) -> Self {
+        StateServer {
+            store,
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+
+    /// The whole `Evaluate` flow: validate, retry check, snapshot, engine, record, reply.
+    pub async fn evaluate_request(
+        &self,
+        req: v1::EvaluateRequest,
+    ) -> Result<Verdict, ServiceError> {
+        let eval = evaluation_from_proto(req)?;
+        if eval.events.is_empty() {
+            return Ok(Verdict::default());
+        }
+        let op = &eval.subject.operator;
+        let stored = self.store.load_request(op, &eval.request_id).await?;
+        if !stored.is_empty() {
+            tracing::debug!(request_id = %eval.request_id, events = stored.len(), "retried request, answering stored verdict");
+            return Ok(verdict_from_stored(&stored));
+        }
+        let targets: Vec<String> = eval
+            .events
+            .iter()
+            .flat_map(|e| e.targets.iter().map(|t| t.value.clone()))
+            .collect();
+        let snapshot = self
+            .store
+            .load_snapshot(op, &eval.subject.session, &targets)
+            .await?;
+        let (verdict, delta) = engine::evaluate(&self.config, &snapshot, &eval);
+        let outcome = self.store.record(&eval, &verdict, &delta).await?;
+        tracing::debug!(
+            request_id = %eval.request_id,
+            events = eval.events.len(),
+            inserted = outcome.inserted,
+            action = verdict.action.as_str(),
+            risk = verdict.risk,
+            "evaluated"
+        );
+        Ok(verdict)
+    }
+}
+
+#[tonic::async_trait]
+impl StateService for StateServer {
+    async fn evaluate(
+        &self,
+        request: Request<v1::EvaluateRequest>,
+    ) -> Result<Response<v1::EvaluateResponse>, Status> {
+        let started = Instant::now();
+        let result = self.evaluate_request(request.into_inner()).await;
+        self.metrics.observe(started.elapsed());
+        match result {
+            Ok(verdict) => {
+                self.metrics.evaluation(verdict.action);
+                Ok(Response::new(response_from_verdict(&verdict)))
+            }
+            Err(e) => {
+                if matches!(e, ServiceError::Store(_)) {
+                    self.metrics.store_error();
+                    tracing::warn!(error = %e, "evaluate failed");
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(operator: &str) -> v1::EvaluateRequest {
+        v1::EvaluateRequest {
+            subject: Some(v1::Subject {
+                operator: operator.into(),
+                ..Default::default()
+            }),
+            request_id: "r".into(),
+            events: vec![
+                v1::ToolEvent {
+                    tool: "nmap".into(),
+                    targets: vec![
+                        v1::Target {
+                            value: " Corp-A.Example.com. ".into(),
+                            kind: v1::TargetKind::Host as i32,
+                            in_scope: false,
+                        },
+                        v1::Target {
+                            value: "".into(),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+                v1::ToolEvent {
+                    call_id: "#0".into(),
+                    tool: "x".into(),
+                    phase: 3,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn converts_and_normalises() {
+        let e = evaluation_from_proto(req("op")).unwrap();
+        assert_eq!(e.events[0].call_id, "#0");
+        assert_eq!(e.events[1].call_id, "#0#1");
+        assert_eq!(
+            e.events[0].targets,
+            vec![Target {
+                value: "corp-a.example.com".into(),
+                in_scope: false
+            }]
+        );
+        assert_eq!(e.events[1].phase, Some(Phase::Lateral));
+    }
+
+    #[test]
+    fn missing_operator_is_invalid_argument() {
+        let status: Status = evaluation_from_proto(req(" ")).unwrap_err().into();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("subject.operator"));
+        let mut r = req("op");
+        r.subject = None;
+        let status: Status = evaluation_from_proto(r).unwrap_err().into();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn store_errors_are_unavailable() {
+        let status: Status = ServiceError::Store(StoreError::Corrupt("x".into())).into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(status.message().starts_with("store unavailable: "));
+    }
+}

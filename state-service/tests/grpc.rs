@@ -1,0 +1,218 @@
+//! In-process gRPC test: a real server on 127.0.0.1:0 over a temp SQLite file, the tonic client,
+//! the campaign from the acceptance scenario, and the "Phoenix" property (a restart on the same
+//! file keeps the block).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use llmfw_api::grpc::state_service_client::StateServiceClient;
+use llmfw_api::v1;
+use llmfw_state::engine::EngineConfig;
+use llmfw_state::server::{self, Listeners};
+use llmfw_state::store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+struct Running {
+    grpc: SocketAddr,
+    admin: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(db_url: &str) -> Running {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db_url).await.unwrap());
+    let listeners = Listeners {
+        grpc: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    let grpc = listeners.grpc.local_addr().unwrap();
+    let admin = listeners.admin.local_addr().unwrap();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(
+        store,
+        EngineConfig::default(),
+        listeners,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Running {
+        grpc,
+        admin,
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    async fn client(&self) -> StateServiceClient<tonic::transport::Channel> {
+        StateServiceClient::connect(format!("http://{}", self.grpc))
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn req(
+    operator: &str,
+    session: &str,
+    request_id: &str,
+    tool: &str,
+    target: &str,
+) -> v1::EvaluateRequest {
+    v1::EvaluateRequest {
+        subject: Some(v1::Subject {
+            tenant: "acme".into(),
+            operator: operator.into(),
+            session: session.into(),
+        }),
+        request_id: request_id.into(),
+        observed_at_ms: 1_700_000_000_000,
+        events: vec![v1::ToolEvent {
+            call_id: "call-1".into(),
+            tool: tool.into(),
+            targets: vec![v1::Target {
+                value: target.into(),
+                kind: v1::TargetKind::Host as i32,
+                in_scope: false,
+            }],
+            args_digest: "ab".repeat(32),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+const T: &str = "corp-a.example.com";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_is_blocked_and_the_block_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+
+    let srv = start(&url).await;
+    let mut c = srv.client().await;
+    let r = c
+        .evaluate(req("op1", "s1", "r1", "nmap", T))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.action, v1::Action::Allow as i32);
+    assert_eq!(r.max_phase, v1::Phase::Recon as i32);
+    let r = c
+        .evaluate(req("op1", "s1", "r2", "exploit_framework", T))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.action <= v1::Action::Warn as i32, "{r:?}");
+    let r = c
+        .evaluate(req("op1", "s1", "r3", "data_export", T))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.action, v1::Action::Block as i32, "{r:?}");
+    assert_eq!(r.verdicts.len(), 1);
+    assert_eq!(r.verdicts[0].call_id, "call-1");
+    assert!(
+        r.reasons
+            .iter()
+            .any(|s| s.contains("kill chain on corp-a.example.com")),
+        "{r:?}"
+    );
+    assert!(r.budgets.is_empty());
+
+    // a retry of r1 answers the stored verdict (allow), not a re-evaluation
+    let r = c
+        .evaluate(req("op1", "s1", "r1", "nmap", T))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.action, v1::Action::Allow as i32);
+
+    // benign tool, empty events, missing operator
+    let r = c
+        .evaluate(req("op1", "s3", "r4", "get_weather", "berlin"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.action, r.max_phase),
+        (v1::Action::Allow as i32, v1::Phase::Unknown as i32)
+    );
+    let mut empty = req("op1", "s1", "r5", "nmap", T);
+    empty.events.clear();
+    let r = c.evaluate(empty).await.unwrap().into_inner();
+    assert_eq!(r.action, v1::Action::Allow as i32);
+    let mut anon = req("", "s1", "r6", "nmap", T);
+    anon.subject.as_mut().unwrap().operator.clear();
+    let err = c.evaluate(anon).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    // health and admin endpoints
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", srv.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: llmfw_api::SERVICE_NAME.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        h.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{}{path}", srv.admin)).send();
+    let healthz = get("/healthz").await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    assert_eq!(healthz.text().await.unwrap(), "ok");
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("llmfw_state_evaluations_total 6\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("llmfw_state_actions_total{action=\"block\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("llmfw_state_evaluate_seconds_count 7\n"),
+        "{metrics}"
+    );
+    drop(c);
+    drop(health);
+    srv.stop().await;
+
+    // Phoenix: a new process on the same file remembers the campaign, in a new session
+    let srv = start(&url).await;
+    let mut c = srv.client().await;
+    let r = c
+        .evaluate(req("op1", "s2", "r10", "data_export", T))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.action, v1::Action::Block as i32, "{r:?}");
+    assert_eq!(r.max_phase, v1::Phase::Exfiltration as i32);
+    // another operator alone on a fresh target is not blocked
+    let r = c
+        .evaluate(req("op2", "s1", "r11", "data_export", "fresh.example.org"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(r.action, v1::Action::Block as i32, "{r:?}");
+    drop(c);
+    srv.stop().await;
+}
