@@ -27,16 +27,35 @@ const CONFIG_BLOCK: &str = "value: |";
 
 /// Renders `envoy/envoy.yaml` with `layout` and `plugin_config`. Fails if the file no longer has
 /// the exact places it rewrites, so the tests cannot silently drift from the shipped config.
-pub fn bootstrap(layout: &EnvoyLayout<'_>, plugin_config: &serde_json::Value) -> anyhow::Result<String> {
+pub fn bootstrap(
+    layout: &EnvoyLayout<'_>,
+    plugin_config: &serde_json::Value,
+) -> anyhow::Result<String> {
     let path = repo_root().join("envoy/envoy.yaml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = text;
     for (from, to) in [
-        (LOCAL_ADMIN.to_owned(), format!("port_value: {} }}", layout.admin_port)),
-        (LOCAL_LISTEN.to_owned(), format!("port_value: {} }}", layout.listen_port)),
-        (LOCAL_UPSTREAM.to_owned(), format!("port_value: {} }}", layout.upstream_port)),
-        (LOCAL_STATE.to_owned(), format!("port_value: {} }}", layout.state_port)),
-        (LOCAL_WASM.to_owned(), format!("filename: \"{}\"", layout.wasm.display())),
+        (
+            LOCAL_ADMIN.to_owned(),
+            format!("port_value: {} }}", layout.admin_port),
+        ),
+        (
+            LOCAL_LISTEN.to_owned(),
+            format!("port_value: {} }}", layout.listen_port),
+        ),
+        (
+            LOCAL_UPSTREAM.to_owned(),
+            format!("port_value: {} }}", layout.upstream_port),
+        ),
+        (
+            LOCAL_STATE.to_owned(),
+            format!("port_value: {} }}", layout.state_port),
+        ),
+        (
+            LOCAL_WASM.to_owned(),
+            format!("filename: \"{}\"", layout.wasm.display()),
+        ),
     ] {
         if out.matches(&from).count() != 1 {
             bail!("envoy/envoy.yaml must contain `{from}` exactly once");
@@ -49,8 +68,15 @@ pub fn bootstrap(layout: &EnvoyLayout<'_>, plugin_config: &serde_json::Value) ->
 /// Replaces the block scalar after the one `value: |` line with the JSON of `plugin_config`.
 fn replace_config_block(yaml: &str, plugin_config: &serde_json::Value) -> anyhow::Result<String> {
     let lines: Vec<&str> = yaml.lines().collect();
-    let starts: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.trim_end().ends_with(CONFIG_BLOCK)).map(|(i, _)| i).collect();
-    let [start] = starts[..] else { bail!("envoy/envoy.yaml must contain one `{CONFIG_BLOCK}` plugin config block") };
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end().ends_with(CONFIG_BLOCK))
+        .map(|(i, _)| i)
+        .collect();
+    let [start] = starts[..] else {
+        bail!("envoy/envoy.yaml must contain one `{CONFIG_BLOCK}` plugin config block")
+    };
     let indent = |l: &str| l.len() - l.trim_start().len();
     let key_indent = indent(lines[start]);
     let end = (start + 1..lines.len())

@@ -5,17 +5,24 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The repository root (the workspace that contains this crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `<repo>/target`).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 /// The Envoy binary: `LLMFW_ENVOY` or the one `make` installs into `.venv`.
 pub fn envoy_bin() -> PathBuf {
-    std::env::var_os("LLMFW_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/envoy"))
+    std::env::var_os("LLMFW_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/envoy"))
 }
 
 /// The filter module built by `make wasm`.
@@ -34,7 +41,9 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 pub fn scratch_dir(label: &str) -> std::io::Result<PathBuf> {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = target_dir().join("e2e").join(format!("{label}-{}-{n}", std::process::id()));
+    let dir = target_dir()
+        .join("e2e")
+        .join(format!("{label}-{}-{n}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -44,5 +53,7 @@ pub fn scratch_dir(label: &str) -> std::io::Result<PathBuf> {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

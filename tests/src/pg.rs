@@ -8,7 +8,8 @@ use sqlx::Connection;
 
 /// The server's admin URL.
 pub fn server_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A database that exists for the lifetime of this value.
@@ -26,6 +27,16 @@ impl TestDb {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let name = format!(
             "llmfw_{label}_{}_{}_{nanos}",
             std::process::id(),
@@ -33,11 +44,22 @@ impl TestDb {
         );
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await
-            .with_context(|| format!("connecting to PostgreSQL at {} (set DATABASE_URL)", redact(&admin_url)))?;
+            .with_context(|| {
+                format!(
+                    "connecting to PostgreSQL at {} (set DATABASE_URL)",
+                    redact(&admin_url)
+                )
+            })?;
         // A database name cannot be a bind parameter; `name` is built above from [a-z0-9_] only.
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
         let url = with_database(&admin_url, &name);
-        Ok(TestDb { name, url, admin_url })
+        Ok(TestDb {
+            name,
+            url,
+            admin_url,
+        })
     }
 }
 
@@ -47,7 +69,12 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any runtime guarantee: use a small runtime of its own on a thread.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -62,7 +89,10 @@ impl Drop for TestDb {
 
 /// `url` with its database (the last path segment) replaced by `name`; the query string is kept.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((url, String::new()));
+    let (base, query) = url
+        .split_once('?')
+        .map(|(b, q)| (b, format!("?{q}")))
+        .unwrap_or((url, String::new()));
     let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
     let base = match base[authority_start..].find('/') {
         Some(slash) => &base[..authority_start + slash],

@@ -15,7 +15,10 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> anyhow::Result<Proc> {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let err = out.try_clone()?;
         let child = cmd
             .stdin(Stdio::null())
@@ -23,7 +26,11 @@ impl Proc {
             .stderr(Stdio::from(err))
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
-        Ok(Proc { name: name.to_owned(), log: log.to_path_buf(), child: Some(child) })
+        Ok(Proc {
+            name: name.to_owned(),
+            log: log.to_path_buf(),
+            child: Some(child),
+        })
     }
 
     /// True while the process has not exited.
@@ -42,7 +49,10 @@ impl Proc {
     /// Sends SIGTERM and waits up to `grace` before killing.
     pub fn stop(&mut self, grace: Duration) {
         if let Some(c) = self.child.as_mut() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {

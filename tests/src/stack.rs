@@ -31,7 +31,11 @@ pub struct StackOptions {
 impl StackOptions {
     /// A stack with the default plugin config plus `tools.deny` and `failure_mode`.
     pub fn new(label: &str, store: Option<Store>) -> StackOptions {
-        StackOptions { label: label.to_owned(), plugin_config: default_plugin_config("closed", &[]), store }
+        StackOptions {
+            label: label.to_owned(),
+            plugin_config: default_plugin_config("closed", &[]),
+            store,
+        }
     }
 }
 
@@ -55,7 +59,10 @@ pub struct ChatReply {
 
 impl ChatReply {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
     /// The first choice's message.
     pub fn message(&self) -> &Value {
@@ -65,12 +72,19 @@ impl ChatReply {
     pub fn tool_names(&self) -> Vec<String> {
         self.message()["tool_calls"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c["function"]["name"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["function"]["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     /// The assistant's text (the refusal when a call was blocked).
     pub fn content(&self) -> String {
-        self.message()["content"].as_str().unwrap_or_default().to_owned()
+        self.message()["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -93,19 +107,28 @@ impl Stack {
         let dir = scratch_dir(&opts.label)?;
         let wasm = wasm_module();
         if !wasm.exists() {
-            bail!("{} is missing: run `make wasm` (make test does)", wasm.display());
+            bail!(
+                "{} is missing: run `make wasm` (make test does)",
+                wasm.display()
+            );
         }
         let (listen_port, admin_port, upstream_port) = (free_port()?, free_port()?, free_port()?);
         let (state_port, state_admin_port) = (free_port()?, free_port()?);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()?;
 
         let mut cmd = Command::new(workspace_bin("llmfw-demo-upstream"));
-        cmd.arg("--listen").arg(format!("127.0.0.1:{upstream_port}"));
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{upstream_port}"));
         let upstream = Proc::spawn("demo-upstream", cmd, &dir.join("upstream.log"))?;
 
         let (db, database_url) = match opts.store {
             None => (None, None),
-            Some(Store::Sqlite) => (None, Some(format!("sqlite://{}", dir.join("state.db").display()))),
+            Some(Store::Sqlite) => (
+                None,
+                Some(format!("sqlite://{}", dir.join("state.db").display())),
+            ),
             Some(Store::Postgres) => {
                 let db = TestDb::create(&opts.label).await?;
                 let url = db.url.clone();
@@ -113,7 +136,13 @@ impl Stack {
             }
         };
         let config_path = dir.join("envoy.yaml");
-        let layout = EnvoyLayout { listen_port, admin_port, upstream_port, state_port, wasm: &wasm };
+        let layout = EnvoyLayout {
+            listen_port,
+            admin_port,
+            upstream_port,
+            state_port,
+            wasm: &wasm,
+        };
         std::fs::write(&config_path, bootstrap(&layout, &opts.plugin_config)?)?;
         let envoy = Proc::spawn("envoy", envoy_command(&config_path), &dir.join("envoy.log"))?;
 
@@ -137,24 +166,41 @@ impl Stack {
         let upstream_url = format!("http://127.0.0.1:{upstream_port}/healthz");
         wait_until("demo upstream", Duration::from_secs(20), || {
             let (c, u) = (client.clone(), upstream_url.clone());
-            async move { c.get(u).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                c.get(u)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await?;
         let ready = format!("http://127.0.0.1:{admin_port}/ready");
         let envoy_up = wait_until("envoy", Duration::from_secs(30), || {
             let (c, u) = (client.clone(), ready.clone());
-            async move { c.get(u).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                c.get(u)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await;
         if let Err(e) = envoy_up {
-            bail!("{e}\n--- envoy log ---\n{}", tail(&stack.envoy.log_text(), 60));
+            bail!(
+                "{e}\n--- envoy log ---\n{}",
+                tail(&stack.envoy.log_text(), 60)
+            );
         }
         Ok(stack)
     }
 
     /// Starts (or restarts) the state service on the same database and ports.
     pub async fn start_state(&mut self) -> anyhow::Result<()> {
-        let Some(url) = self.database_url.clone() else { bail!("this stack has no store") };
+        let Some(url) = self.database_url.clone() else {
+            bail!("this stack has no store")
+        };
         let mut cmd = Command::new(workspace_bin("llmfw-state"));
         cmd.arg("--database-url")
             .arg(&url)
@@ -169,7 +215,13 @@ impl Stack {
         let ready = format!("http://127.0.0.1:{}/readyz", self.state_admin_port);
         let up = wait_until("state service", Duration::from_secs(30), || {
             let (c, u) = (client.clone(), ready.clone());
-            async move { c.get(u).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+            async move {
+                c.get(u)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
         })
         .await;
         if let Err(e) = up {
@@ -195,7 +247,12 @@ impl Stack {
 
     /// Sends one chat completion through Envoy as `operator`/`session` with `user_text` as the
     /// last user message (the demo upstream turns a JSON `{"tool",...}` message into a tool call).
-    pub async fn chat(&self, operator: &str, session: &str, user_text: &str) -> anyhow::Result<ChatReply> {
+    pub async fn chat(
+        &self,
+        operator: &str,
+        session: &str,
+        user_text: &str,
+    ) -> anyhow::Result<ChatReply> {
         let body = json!({
             "model": "demo-model",
             "messages": [
@@ -204,19 +261,39 @@ impl Stack {
             ],
             "tools": [{"type": "function", "function": {"name": "any", "parameters": {"type": "object"}}}]
         });
-        self.post_raw(operator, session, body.to_string().into_bytes()).await
+        self.post_raw(operator, session, body.to_string().into_bytes())
+            .await
     }
 
     /// Asks the demo upstream to propose `tool(arguments)`.
-    pub async fn propose(&self, operator: &str, session: &str, tool: &str, arguments: Value) -> anyhow::Result<ChatReply> {
-        self.chat(operator, session, &json!({"tool": tool, "arguments": arguments}).to_string()).await
+    pub async fn propose(
+        &self,
+        operator: &str,
+        session: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> anyhow::Result<ChatReply> {
+        self.chat(
+            operator,
+            session,
+            &json!({"tool": tool, "arguments": arguments}).to_string(),
+        )
+        .await
     }
 
     /// Posts raw bytes to the chat completions route.
-    pub async fn post_raw(&self, operator: &str, session: &str, body: Vec<u8>) -> anyhow::Result<ChatReply> {
+    pub async fn post_raw(
+        &self,
+        operator: &str,
+        session: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<ChatReply> {
         let resp = self
             .http
-            .post(format!("http://127.0.0.1:{}/v1/chat/completions", self.listen_port))
+            .post(format!(
+                "http://127.0.0.1:{}/v1/chat/completions",
+                self.listen_port
+            ))
             .header("content-type", "application/json")
             .header("x-llmfw-operator", operator)
             .header("x-llmfw-session", session)
@@ -229,16 +306,26 @@ impl Stack {
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await?;
         let body = serde_json::from_slice(&bytes).with_context(|| {
-            format!("reply is not JSON (status {status}): {}", String::from_utf8_lossy(&bytes))
+            format!(
+                "reply is not JSON (status {status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
         })?;
-        Ok(ChatReply { status, headers, body })
+        Ok(ChatReply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// A counter from Envoy's `/stats` (e.g. `wasmcustom.llmfw.decision.block`); 0 if absent.
     pub async fn envoy_counter(&self, name: &str) -> anyhow::Result<u64> {
         let text = self
             .http
-            .get(format!("http://127.0.0.1:{}/stats?filter={name}", self.admin_port))
+            .get(format!(
+                "http://127.0.0.1:{}/stats?filter={name}",
+                self.admin_port
+            ))
             .send()
             .await?
             .text()
@@ -254,14 +341,27 @@ impl Stack {
     /// Envoy's `/ready` answers 200.
     pub async fn envoy_ready(&self) -> bool {
         let url = format!("http://127.0.0.1:{}/ready", self.admin_port);
-        self.http.get(url).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+        self.http
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
     }
 
     /// All logs of this stack, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        for p in [Some(&self.envoy), Some(&self.upstream), self.state.as_ref()].into_iter().flatten() {
-            out.push_str(&format!("--- {} ({}) ---\n{}\n", p.name, p.log.display(), tail(&p.log_text(), 80)));
+        for p in [Some(&self.envoy), Some(&self.upstream), self.state.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(&format!(
+                "--- {} ({}) ---\n{}\n",
+                p.name,
+                p.log.display(),
+                tail(&p.log_text(), 80)
+            ));
         }
         out
     }
@@ -283,9 +383,15 @@ impl Drop for Stack {
 /// `envoy -c CONFIG` with the flags every test instance needs.
 pub fn envoy_command(config: &std::path::Path) -> Command {
     let mut cmd = Command::new(envoy_bin());
-    cmd.arg("-c")
-        .arg(config)
-        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "info", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v"]);
+    cmd.arg("-c").arg(config).args([
+        "--concurrency",
+        "1",
+        "--disable-hot-restart",
+        "-l",
+        "info",
+        "--log-format",
+        "[%Y-%m-%d %T.%e][%l][%n] %v",
+    ]);
     cmd
 }
 

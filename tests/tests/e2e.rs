@@ -10,49 +10,111 @@ use serde_json::json;
 const TARGET: &str = "corp-a.example.com";
 
 fn opts(label: &str, store: Option<Store>, failure_mode: &str, deny: &[&str]) -> StackOptions {
-    StackOptions { label: label.to_owned(), plugin_config: default_plugin_config(failure_mode, deny), store }
+    StackOptions {
+        label: label.to_owned(),
+        plugin_config: default_plugin_config(failure_mode, deny),
+        store,
+    }
 }
 
 #[tokio::test]
 async fn benign_tool_call_passes_unchanged_and_text_makes_no_callout() -> anyhow::Result<()> {
     let stack = Stack::start(opts("benign", Some(Store::Sqlite), "closed", &["delete_*"])).await?;
     let args = json!({"city": "Berlin", "units": "metric"});
-    let reply = stack.propose("alice", "s-benign", "get_weather", args.clone()).await?;
+    let reply = stack
+        .propose("alice", "s-benign", "get_weather", args.clone())
+        .await?;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.tool_names(), vec!["get_weather"], "{}", reply.body);
-    let sent: serde_json::Value =
-        serde_json::from_str(reply.message()["tool_calls"][0]["function"]["arguments"].as_str().unwrap_or("null"))?;
+    let sent: serde_json::Value = serde_json::from_str(
+        reply.message()["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap_or("null"),
+    )?;
     assert_eq!(sent, args);
     assert_eq!(reply.body["choices"][0]["finish_reason"], "tool_calls");
     assert!(
-        matches!(reply.header("x-llmfw-decision").as_deref(), None | Some("allow")),
+        matches!(
+            reply.header("x-llmfw-decision").as_deref(),
+            None | Some("allow")
+        ),
         "unexpected decision header {:?}",
         reply.header("x-llmfw-decision")
     );
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.callout.sent").await?, 1);
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.decision.allow").await?, 1);
+    assert_eq!(
+        stack.envoy_counter("wasmcustom.llmfw.callout.sent").await?,
+        1
+    );
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.decision.allow")
+            .await?,
+        1
+    );
 
-    let text = stack.chat("alice", "s-benign", "What is the capital of France?").await?;
+    let text = stack
+        .chat("alice", "s-benign", "What is the capital of France?")
+        .await?;
     assert_eq!(text.status, 200);
     assert!(text.tool_names().is_empty());
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.callout.sent").await?, 1, "a reply without tool calls made a callout");
+    assert_eq!(
+        stack.envoy_counter("wasmcustom.llmfw.callout.sent").await?,
+        1,
+        "a reply without tool calls made a callout"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn deny_listed_tool_call_is_replaced_by_a_refusal() -> anyhow::Result<()> {
-    let stack = Stack::start(opts("deny", Some(Store::Sqlite), "closed", &["delete_*", "rm_rf"])).await?;
-    let reply = stack.propose("alice", "s-deny", "delete_database", json!({"database": "prod"})).await?;
+    let stack = Stack::start(opts(
+        "deny",
+        Some(Store::Sqlite),
+        "closed",
+        &["delete_*", "rm_rf"],
+    ))
+    .await?;
+    let reply = stack
+        .propose(
+            "alice",
+            "s-deny",
+            "delete_database",
+            json!({"database": "prod"}),
+        )
+        .await?;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(reply.tool_names().is_empty(), "denied call still present: {}", reply.body);
+    assert!(
+        reply.tool_names().is_empty(),
+        "denied call still present: {}",
+        reply.body
+    );
     assert_eq!(reply.message()["role"], "assistant");
-    assert!(reply.content().contains("delete_database"), "refusal should name the tool: {}", reply.content());
-    assert!(reply.content().to_lowercase().contains("block"), "{}", reply.content());
+    assert!(
+        reply.content().contains("delete_database"),
+        "refusal should name the tool: {}",
+        reply.content()
+    );
+    assert!(
+        reply.content().to_lowercase().contains("block"),
+        "{}",
+        reply.content()
+    );
     assert_eq!(reply.body["choices"][0]["finish_reason"], "stop");
-    assert_eq!(reply.body["object"], "chat.completion", "other fields must survive");
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.decision.block").await?, 1);
+    assert_eq!(
+        reply.body["object"], "chat.completion",
+        "other fields must survive"
+    );
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.decision.block")
+            .await?,
+        1
+    );
     // The denial is stateless: nothing needed the state service.
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.callout.sent").await?, 0);
+    assert_eq!(
+        stack.envoy_counter("wasmcustom.llmfw.callout.sent").await?,
+        0
+    );
     Ok(())
 }
 
@@ -63,33 +125,90 @@ async fn campaign_is_blocked_and_survives_restarts(store: Store) -> anyhow::Resu
     let label = format!("campaign-{store:?}").to_lowercase();
     let mut stack = Stack::start(opts(&label, Some(store), "closed", &[])).await?;
 
-    let recon = stack.propose("mallory", "s1", "nmap", json!({"target": TARGET, "flags": "-sV -p-"})).await?;
-    assert_eq!(recon.tool_names(), vec!["nmap"], "recon should pass: {}", recon.body);
+    let recon = stack
+        .propose(
+            "mallory",
+            "s1",
+            "nmap",
+            json!({"target": TARGET, "flags": "-sV -p-"}),
+        )
+        .await?;
+    assert_eq!(
+        recon.tool_names(),
+        vec!["nmap"],
+        "recon should pass: {}",
+        recon.body
+    );
 
     stack.kill_state();
     stack.start_state().await?;
     let exploit = stack
-        .propose("mallory", "s1", "exploit_framework", json!({"target": TARGET, "module": "CVE-2024-0001"}))
+        .propose(
+            "mallory",
+            "s1",
+            "exploit_framework",
+            json!({"target": TARGET, "module": "CVE-2024-0001"}),
+        )
         .await?;
-    assert_eq!(exploit.tool_names(), vec!["exploit_framework"], "exploit should still pass: {}", exploit.body);
+    assert_eq!(
+        exploit.tool_names(),
+        vec!["exploit_framework"],
+        "exploit should still pass: {}",
+        exploit.body
+    );
 
     stack.kill_state();
     stack.start_state().await?;
-    let exfil = stack.propose("mallory", "s1", "data_export", json!({"target": TARGET, "format": "csv"})).await?;
-    assert!(exfil.tool_names().is_empty(), "exfiltration was not blocked: {}", exfil.body);
-    assert!(exfil.content().contains("data_export"), "{}", exfil.content());
+    let exfil = stack
+        .propose(
+            "mallory",
+            "s1",
+            "data_export",
+            json!({"target": TARGET, "format": "csv"}),
+        )
+        .await?;
+    assert!(
+        exfil.tool_names().is_empty(),
+        "exfiltration was not blocked: {}",
+        exfil.body
+    );
+    assert!(
+        exfil.content().contains("data_export"),
+        "{}",
+        exfil.content()
+    );
     assert_eq!(exfil.header("x-llmfw-decision").as_deref(), Some("block"));
 
     stack.kill_state();
     stack.start_state().await?;
-    let again = stack.propose("mallory", "s2-new", "data_export", json!({"target": TARGET, "format": "csv"})).await?;
-    assert!(again.tool_names().is_empty(), "new session escaped the block: {}", again.body);
+    let again = stack
+        .propose(
+            "mallory",
+            "s2-new",
+            "data_export",
+            json!({"target": TARGET, "format": "csv"}),
+        )
+        .await?;
+    assert!(
+        again.tool_names().is_empty(),
+        "new session escaped the block: {}",
+        again.body
+    );
     assert_eq!(again.header("x-llmfw-decision").as_deref(), Some("block"));
 
     // Another operator is not affected by mallory's history.
-    let other = stack.propose("bob", "s3", "get_weather", json!({"city": "Oslo"})).await?;
+    let other = stack
+        .propose("bob", "s3", "get_weather", json!({"city": "Oslo"}))
+        .await?;
     assert_eq!(other.tool_names(), vec!["get_weather"]);
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.callout.failure").await?, 0, "{}", stack.logs());
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.callout.failure")
+            .await?,
+        0,
+        "{}",
+        stack.logs()
+    );
     Ok(())
 }
 
@@ -109,25 +228,46 @@ async fn assert_envoy_healthy(stack: &Stack) -> anyhow::Result<()> {
     assert_eq!(text.status, 200, "{}", text.body);
     assert!(stack.envoy_ready().await);
     let log = stack.envoy.log_text();
-    assert!(!log.contains("panicked"), "the wasm VM panicked:\n{}", tail(&log, 40));
+    assert!(
+        !log.contains("panicked"),
+        "the wasm VM panicked:\n{}",
+        tail(&log, 40)
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn state_service_down_fail_closed_blocks_with_reason() -> anyhow::Result<()> {
     let stack = Stack::start(opts("down-closed", None, "closed", &[])).await?;
-    let reply = stack.propose("alice", "s1", "nmap", json!({"target": TARGET})).await?;
-    assert!(reply.tool_names().is_empty(), "fail-closed let the call through: {}", reply.body);
-    assert!(reply.content().contains("state service unavailable"), "{}", reply.content());
+    let reply = stack
+        .propose("alice", "s1", "nmap", json!({"target": TARGET}))
+        .await?;
+    assert!(
+        reply.tool_names().is_empty(),
+        "fail-closed let the call through: {}",
+        reply.body
+    );
+    assert!(
+        reply.content().contains("state service unavailable"),
+        "{}",
+        reply.content()
+    );
     assert_eq!(reply.header("x-llmfw-decision").as_deref(), Some("block"));
-    assert!(stack.envoy_counter("wasmcustom.llmfw.callout.failure").await? >= 1);
+    assert!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.callout.failure")
+            .await?
+            >= 1
+    );
     assert_envoy_healthy(&stack).await
 }
 
 #[tokio::test]
 async fn state_service_down_fail_open_passes_with_warning() -> anyhow::Result<()> {
     let stack = Stack::start(opts("down-open", None, "open", &[])).await?;
-    let reply = stack.propose("alice", "s1", "nmap", json!({"target": TARGET})).await?;
+    let reply = stack
+        .propose("alice", "s1", "nmap", json!({"target": TARGET}))
+        .await?;
     assert_eq!(reply.tool_names(), vec!["nmap"], "{}", reply.body);
     assert_eq!(reply.header("x-llmfw-decision").as_deref(), Some("warn"));
     let reasons = reply.header("x-llmfw-reasons").unwrap_or_default();
@@ -152,16 +292,30 @@ async fn callout_timeout_fail_closed_and_open() -> anyhow::Result<()> {
         let stack = Stack::start(opts(&format!("timeout-{mode}"), None, mode, &[])).await?;
         let hung = hung_state_service(stack.state_port).await?;
         let started = std::time::Instant::now();
-        let reply = stack.propose("alice", "s1", "nmap", json!({"target": TARGET})).await?;
-        assert!(started.elapsed() < Duration::from_secs(10), "the callout timeout was not honoured");
+        let reply = stack
+            .propose("alice", "s1", "nmap", json!({"target": TARGET}))
+            .await?;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the callout timeout was not honoured"
+        );
         if passes {
             assert_eq!(reply.tool_names(), vec!["nmap"], "{}", reply.body);
             assert_eq!(reply.header("x-llmfw-decision").as_deref(), Some("warn"));
         } else {
             assert!(reply.tool_names().is_empty(), "{}", reply.body);
-            assert!(reply.content().contains("state service unavailable"), "{}", reply.content());
+            assert!(
+                reply.content().contains("state service unavailable"),
+                "{}",
+                reply.content()
+            );
         }
-        assert!(stack.envoy_counter("wasmcustom.llmfw.callout.failure").await? >= 1);
+        assert!(
+            stack
+                .envoy_counter("wasmcustom.llmfw.callout.failure")
+                .await?
+                >= 1
+        );
         assert_envoy_healthy(&stack).await?;
         hung.abort();
     }
@@ -170,7 +324,11 @@ async fn callout_timeout_fail_closed_and_open() -> anyhow::Result<()> {
 
 /// Starts Envoy with `plugin_config` and expects it to refuse the config with a log line that
 /// names `field`.
-async fn rejected(label: &str, plugin_config: serde_json::Value, field: &str) -> anyhow::Result<()> {
+async fn rejected(
+    label: &str,
+    plugin_config: serde_json::Value,
+    field: &str,
+) -> anyhow::Result<()> {
     use llmfw_tests::envoy::{bootstrap, EnvoyLayout};
     use llmfw_tests::paths::{free_port, scratch_dir, wasm_module};
     use llmfw_tests::process::Proc;
@@ -191,7 +349,10 @@ async fn rejected(label: &str, plugin_config: serde_json::Value, field: &str) ->
     while std::time::Instant::now() < deadline {
         let log = envoy.log_text();
         if let Some(line) = log.lines().find(|l| l.contains(needle)) {
-            assert!(line.contains(field), "the log line does not name `{field}`: {line}");
+            assert!(
+                line.contains(field),
+                "the log line does not name `{field}`: {line}"
+            );
             envoy.kill();
             let _ = std::fs::remove_dir_all(&dir);
             return Ok(());
@@ -201,7 +362,10 @@ async fn rejected(label: &str, plugin_config: serde_json::Value, field: &str) ->
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("no `{needle}` log line naming `{field}`:\n{}", tail(&envoy.log_text(), 40))
+    anyhow::bail!(
+        "no `{needle}` log line naming `{field}`:\n{}",
+        tail(&envoy.log_text(), 40)
+    )
 }
 
 #[tokio::test]

@@ -33,7 +33,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.into(), problem: problem.into() }
+    ConfigError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
 }
 
 /// The plugin configuration as written (before validation).
@@ -155,7 +158,9 @@ impl Config {
 
     /// The route for a request path, if the filter inspects it.
     pub fn route_for(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| path.starts_with(&r.path_prefix))
+        self.routes
+            .iter()
+            .find(|r| path.starts_with(&r.path_prefix))
     }
 }
 
@@ -171,19 +176,31 @@ impl RawConfig {
                 let mut routes = Vec::with_capacity(raw.len());
                 for (i, r) in raw.into_iter().enumerate() {
                     if r.path_prefix.is_empty() {
-                        return Err(invalid(format!("routes[{i}].path_prefix"), "must not be empty"));
+                        return Err(invalid(
+                            format!("routes[{i}].path_prefix"),
+                            "must not be empty",
+                        ));
                     }
                     if !r.path_prefix.starts_with('/') {
-                        return Err(invalid(format!("routes[{i}].path_prefix"), "must start with '/'"));
+                        return Err(invalid(
+                            format!("routes[{i}].path_prefix"),
+                            "must start with '/'",
+                        ));
                     }
                     let name = r.format.as_deref().unwrap_or("openai_chat");
                     let format = Format::from_name(name).ok_or_else(|| {
                         invalid(
                             format!("routes[{i}].format"),
-                            format!("unknown format {name:?} (known: {})", Format::NAMES.join(", ")),
+                            format!(
+                                "unknown format {name:?} (known: {})",
+                                Format::NAMES.join(", ")
+                            ),
                         )
                     })?;
-                    routes.push(Route { path_prefix: r.path_prefix, format });
+                    routes.push(Route {
+                        path_prefix: r.path_prefix,
+                        format,
+                    });
                 }
                 routes
             }
@@ -191,8 +208,16 @@ impl RawConfig {
 
         let id = self.identity.unwrap_or_default();
         let identity = IdentityHeaders {
-            operator: header_name("identity.operator_header", id.operator_header, "x-llmfw-operator")?,
-            session: header_name("identity.session_header", id.session_header, "x-llmfw-session")?,
+            operator: header_name(
+                "identity.operator_header",
+                id.operator_header,
+                "x-llmfw-operator",
+            )?,
+            session: header_name(
+                "identity.session_header",
+                id.session_header,
+                "x-llmfw-session",
+            )?,
             tenant: header_name("identity.tenant_header", id.tenant_header, "x-llmfw-tenant")?,
         };
 
@@ -221,7 +246,11 @@ impl RawConfig {
                         ))
                     }
                 };
-                Some(StateService { cluster, timeout_ms, failure_mode })
+                Some(StateService {
+                    cluster,
+                    timeout_ms,
+                    failure_mode,
+                })
             }
         };
 
@@ -238,14 +267,24 @@ impl RawConfig {
                 .map_err(|_| invalid("max_body_bytes", "does not fit this platform"))?,
         };
 
-        Ok(Config { routes, identity, state_service, deny, max_body_bytes })
+        Ok(Config {
+            routes,
+            identity,
+            state_service,
+            deny,
+            max_body_bytes,
+        })
     }
 }
 
 fn header_name(field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
-    let name = value.unwrap_or_else(|| default.to_owned()).to_ascii_lowercase();
+    let name = value
+        .unwrap_or_else(|| default.to_owned())
+        .to_ascii_lowercase();
     let valid = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
     if valid {
         Ok(name)
     } else {

@@ -33,7 +33,13 @@ pub struct Outcome {
 impl Outcome {
     /// Unchanged response, no headers.
     pub fn allow() -> Outcome {
-        Outcome { action: Action::Allow, body: None, headers: Vec::new(), callout_failed: false, removed: 0 }
+        Outcome {
+            action: Action::Allow,
+            body: None,
+            headers: Vec::new(),
+            callout_failed: false,
+            removed: 0,
+        }
     }
 }
 
@@ -41,17 +47,27 @@ impl Outcome {
 pub fn header_safe(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max));
     for c in s.chars() {
-        let c = if c == ' ' || c.is_ascii_graphic() { c } else { '?' };
-        if out.len() + 1 > max {
+        let arrow = c == '→';
+        let width = if arrow { 2 } else { 1 };
+        if out.len() + width > max {
             break;
         }
-        out.push(c);
+        match c {
+            _ if arrow => out.push_str("->"),
+            ' ' => out.push(' '),
+            c if c.is_ascii_graphic() => out.push(c),
+            _ => out.push('?'),
+        }
     }
     out
 }
 
 fn short_name(name: &str) -> String {
-    let clean: String = name.chars().filter(|c| !c.is_control() && *c != '`').take(64).collect();
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control() && *c != '`')
+        .take(64)
+        .collect();
     if clean.is_empty() {
         "(unnamed)".to_owned()
     } else {
@@ -69,7 +85,9 @@ pub fn refusal_text(call: &ProposedCall, verdict: &CallVerdict) -> String {
     };
     match (verdict.action, verdict.approval_id.as_deref()) {
         (Action::RequireApproval, Some(id)) => {
-            format!("[llmfw] Tool call `{name}` was blocked: approval required: id {id} ({reasons})")
+            format!(
+                "[llmfw] Tool call `{name}` was blocked: approval required: id {id} ({reasons})"
+            )
         }
         (Action::RequireApproval, None) => {
             format!("[llmfw] Tool call `{name}` was blocked: approval required ({reasons})")
@@ -106,19 +124,31 @@ pub fn enforce(
             approval_id.clone_from(&verdict.approval_id);
         }
         if verdict.action.removes_call() {
-            removals.push(Removal { choice: call.choice, index: call.index, refusal: refusal_text(call, verdict) });
+            removals.push(Removal {
+                choice: call.choice,
+                index: call.index,
+                refusal: refusal_text(call, verdict),
+            });
         }
     }
-    let mut out = Outcome { action, ..Outcome::allow() };
+    let mut out = Outcome {
+        action,
+        ..Outcome::allow()
+    };
     if action == Action::Allow {
         return out;
     }
-    out.headers.push((HEADER_DECISION, action.as_str().to_owned()));
+    out.headers
+        .push((HEADER_DECISION, action.as_str().to_owned()));
     if !reasons.is_empty() {
-        out.headers.push((HEADER_REASONS, header_safe(&reasons.join("; "), MAX_REASONS_BYTES)));
+        out.headers.push((
+            HEADER_REASONS,
+            header_safe(&reasons.join("; "), MAX_REASONS_BYTES),
+        ));
     }
     if let Some(id) = approval_id {
-        out.headers.push((HEADER_APPROVAL_ID, header_safe(&id, 128)));
+        out.headers
+            .push((HEADER_APPROVAL_ID, header_safe(&id, 128)));
     }
     if !removals.is_empty() {
         format.remove_calls(&mut body, &removals);

@@ -139,7 +139,10 @@ pub struct Exchange {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl Exchange {
@@ -172,13 +175,25 @@ impl Exchange {
         self.request_id = header(headers, "x-request-id")
             .map(|s| enforce::header_safe(s.trim(), 128))
             .filter(|s| !s.is_empty());
-        RequestHeadersAction::Inspect { remove: vec!["accept-encoding"] }
+        RequestHeadersAction::Inspect {
+            remove: vec!["accept-encoding"],
+        }
     }
 
     fn too_large(&self, what: &str) -> LocalReply {
-        let fmt = self.route.as_ref().map_or(wire::Format::OpenAiChat, |r| r.format);
-        let msg = format!("{what} exceeds the firewall limit of {} bytes", self.config.max_body_bytes);
-        LocalReply { status: 413, body: fmt.error_body(&msg, "llmfw_body_too_large"), code: "llmfw_body_too_large" }
+        let fmt = self
+            .route
+            .as_ref()
+            .map_or(wire::Format::OpenAiChat, |r| r.format);
+        let msg = format!(
+            "{what} exceeds the firewall limit of {} bytes",
+            self.config.max_body_bytes
+        );
+        LocalReply {
+            status: 413,
+            body: fmt.error_body(&msg, "llmfw_body_too_large"),
+            code: "llmfw_body_too_large",
+        }
     }
 
     fn progress(&self, active: bool, size: usize, end_of_stream: bool, what: &str) -> BodyProgress {
@@ -200,7 +215,9 @@ impl Exchange {
 
     /// The complete request body: `Ok` to continue, `Err` to reply locally (400).
     pub fn on_request_body(&mut self, body: &[u8]) -> Result<(), LocalReply> {
-        let Some(route) = &self.route else { return Ok(()) };
+        let Some(route) = &self.route else {
+            return Ok(());
+        };
         match wire::parse_json(body) {
             Ok(v) => {
                 self.view = route.format.request_view(&v);
@@ -208,7 +225,9 @@ impl Exchange {
             }
             Err(e) => Err(LocalReply {
                 status: 400,
-                body: route.format.error_body(&format!("llmfw: {e}"), "llmfw_invalid_json"),
+                body: route
+                    .format
+                    .error_body(&format!("llmfw: {e}"), "llmfw_invalid_json"),
                 code: "llmfw_invalid_json",
             }),
         }
@@ -222,16 +241,23 @@ impl Exchange {
     /// Response headers.
     pub fn on_response_headers(&mut self, headers: &[(String, String)]) -> ResponseHeadersAction {
         self.inspect_response = false;
-        let Some(route) = &self.route else { return ResponseHeadersAction::Pass };
+        let Some(route) = &self.route else {
+            return ResponseHeadersAction::Pass;
+        };
         if header(headers, ":status") != Some("200") {
             return ResponseHeadersAction::Pass;
         }
-        let ct = header(headers, "content-type").unwrap_or("").to_ascii_lowercase();
+        let ct = header(headers, "content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !ct.contains("json") {
             // SSE and other types are out of this slice.
             return ResponseHeadersAction::Pass;
         }
-        let encoding = header(headers, "content-encoding").unwrap_or("identity").trim().to_ascii_lowercase();
+        let encoding = header(headers, "content-encoding")
+            .unwrap_or("identity")
+            .trim()
+            .to_ascii_lowercase();
         if encoding != "identity" && !encoding.is_empty() {
             return ResponseHeadersAction::Reject(LocalReply {
                 status: 502,
@@ -257,7 +283,9 @@ impl Exchange {
             return ResponseDecision::Final(Outcome::allow());
         };
         // Not JSON: the agent cannot read tool calls out of it either; pass it on.
-        let Ok(value) = wire::parse_json(body) else { return ResponseDecision::Final(Outcome::allow()) };
+        let Ok(value) = wire::parse_json(body) else {
+            return ResponseDecision::Final(Outcome::allow());
+        };
         let calls = route.format.proposed_calls(&value);
         if calls.is_empty() {
             return ResponseDecision::Final(Outcome::allow());
@@ -267,7 +295,10 @@ impl Exchange {
         let mut sent = Vec::new();
         for (i, call) in calls.iter().enumerate() {
             if let Some(pattern) = self.config.deny.matches(&call.name) {
-                stateless.push(CallVerdict::new(Action::Block, format!("tool is deny-listed ({pattern})")));
+                stateless.push(CallVerdict::new(
+                    Action::Block,
+                    format!("tool is deny-listed ({pattern})"),
+                ));
                 continue;
             }
             let args = match &call.arguments {
@@ -281,9 +312,20 @@ impl Exchange {
             events.push(tool_event(call, args));
             sent.push(i);
         }
-        let Some(state) = self.config.state_service.clone().filter(|_| !events.is_empty()) else {
+        let Some(state) = self
+            .config
+            .state_service
+            .clone()
+            .filter(|_| !events.is_empty())
+        else {
             let verdicts = stateless;
-            return ResponseDecision::Final(enforce::enforce(route.format, value, &calls, &verdicts, None));
+            return ResponseDecision::Final(enforce::enforce(
+                route.format,
+                value,
+                &calls,
+                &verdicts,
+                None,
+            ));
         };
         let findings = findings_summary(&stateless);
         let subject = self.subject();
@@ -291,9 +333,17 @@ impl Exchange {
             .request_id
             .clone()
             .unwrap_or_else(|| format!("llmfw-{:x}-{}", clock.context_id, clock.now_ms));
-        let call_ids = sent.iter().filter_map(|&i| calls.get(i)).map(|c| c.id.clone()).collect();
+        let call_ids = sent
+            .iter()
+            .filter_map(|&i| calls.get(i))
+            .map(|c| c.id.clone())
+            .collect();
         let request = pb::EvaluateRequest {
-            subject: Some(pb::Subject { tenant: subject.tenant, operator: subject.operator, session: subject.session }),
+            subject: Some(pb::Subject {
+                tenant: subject.tenant,
+                operator: subject.operator,
+                session: subject.session,
+            }),
             request_id,
             observed_at_ms: clock.now_ms,
             events,
@@ -309,14 +359,26 @@ impl Exchange {
             timeout_ms: state.timeout_ms,
             events: sent.len(),
         };
-        self.pending = Some(Pending { body: value, calls, stateless, sent, call_ids, failure_mode: state.failure_mode });
+        self.pending = Some(Pending {
+            body: value,
+            calls,
+            stateless,
+            sent,
+            call_ids,
+            failure_mode: state.failure_mode,
+        });
         ResponseDecision::Callout(callout)
     }
 
     /// The callout's result; always final.
     pub fn on_callout_reply(&mut self, reply: CalloutReply<'_>) -> Outcome {
-        let Some(p) = self.pending.take() else { return Outcome::allow() };
-        let format = self.route.as_ref().map_or(wire::Format::OpenAiChat, |r| r.format);
+        let Some(p) = self.pending.take() else {
+            return Outcome::allow();
+        };
+        let format = self
+            .route
+            .as_ref()
+            .map_or(wire::Format::OpenAiChat, |r| r.format);
         let decoded = match reply {
             CalloutReply::Ok(bytes) => pb::EvaluateResponse::decode(bytes).ok(),
             CalloutReply::Failed => None,
@@ -329,7 +391,9 @@ impl Exchange {
                 FailureMode::Closed => {
                     for &i in &p.sent {
                         if let Some(v) = verdicts.get_mut(i) {
-                            *v = v.clone().merge(CallVerdict::new(Action::Block, REASON_UNAVAILABLE_CLOSED));
+                            *v = v
+                                .clone()
+                                .merge(CallVerdict::new(Action::Block, REASON_UNAVAILABLE_CLOSED));
                         }
                     }
                     None
@@ -353,7 +417,11 @@ impl Exchange {
 fn tool_event(call: &ProposedCall, args: &Value) -> pb::ToolEvent {
     let targets = tools::extract_targets(args)
         .into_iter()
-        .map(|t| pb::Target { value: t.value, kind: t.kind as i32, in_scope: false })
+        .map(|t| pb::Target {
+            value: t.value,
+            kind: t.kind as i32,
+            in_scope: false,
+        })
         .collect();
     pb::ToolEvent {
         call_id: call.id.clone(),
@@ -367,15 +435,26 @@ fn tool_event(call: &ProposedCall, args: &Value) -> pb::ToolEvent {
 }
 
 fn findings_summary(stateless: &[CallVerdict]) -> pb::FindingsSummary {
-    let blocked: Vec<&CallVerdict> = stateless.iter().filter(|v| v.action != Action::Allow).collect();
+    let blocked: Vec<&CallVerdict> = stateless
+        .iter()
+        .filter(|v| v.action != Action::Allow)
+        .collect();
     let mut families: Vec<String> = Vec::new();
     for v in &blocked {
-        let fam = if v.reasons.iter().any(|r| r == REASON_UNPARSABLE) { "unparsable_tool_arguments" } else { "tool_denylist" };
+        let fam = if v.reasons.iter().any(|r| r == REASON_UNPARSABLE) {
+            "unparsable_tool_arguments"
+        } else {
+            "tool_denylist"
+        };
         if !families.iter().any(|f| f == fam) {
             families.push(fam.to_owned());
         }
     }
-    let max = blocked.iter().map(|v| v.action).max().unwrap_or(Action::Allow);
+    let max = blocked
+        .iter()
+        .map(|v| v.action)
+        .max()
+        .unwrap_or(Action::Allow);
     pb::FindingsSummary {
         count: u32::try_from(blocked.len()).unwrap_or(u32::MAX),
         max_action: max.to_proto() as i32,
@@ -396,14 +475,28 @@ fn service_verdicts(resp: &pb::EvaluateResponse, call_ids: &[String]) -> Option<
     let from_event = |ev: &pb::EventVerdict| {
         Action::from_proto(ev.action).map(|action| CallVerdict {
             action,
-            reasons: if ev.reasons.is_empty() && Some(action) == overall_action { resp.reasons.clone() } else { ev.reasons.clone() },
-            approval_id: non_empty(&ev.approval_id).or_else(|| non_empty(&resp.approval_id).filter(|_| action == Action::RequireApproval)),
+            reasons: if ev.reasons.is_empty() && Some(action) == overall_action {
+                resp.reasons.clone()
+            } else {
+                ev.reasons.clone()
+            },
+            approval_id: non_empty(&ev.approval_id).or_else(|| {
+                non_empty(&resp.approval_id).filter(|_| action == Action::RequireApproval)
+            }),
         })
     };
     let mut out = Vec::with_capacity(call_ids.len());
     for (pos, id) in call_ids.iter().enumerate() {
-        let by_pos = if resp.verdicts.len() == call_ids.len() { resp.verdicts.get(pos) } else { None };
-        let ev = by_pos.or_else(|| resp.verdicts.iter().find(|v| !id.is_empty() && v.call_id == *id));
+        let by_pos = if resp.verdicts.len() == call_ids.len() {
+            resp.verdicts.get(pos)
+        } else {
+            None
+        };
+        let ev = by_pos.or_else(|| {
+            resp.verdicts
+                .iter()
+                .find(|v| !id.is_empty() && v.call_id == *id)
+        });
         let v = ev.and_then(from_event).or_else(|| overall.clone())?;
         out.push(v);
     }

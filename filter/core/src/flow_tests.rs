@@ -8,22 +8,34 @@ fn cfg(json: &str) -> Arc<Config> {
 }
 
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
-const CLOCK: Clock = Clock { now_ms: 1_700_000_000_000, context_id: 7 };
+const CLOCK: Clock = Clock {
+    now_ms: 1_700_000_000_000,
+    context_id: 7,
+};
 
 fn exchange(config: &str, req_headers: &[(&str, &str)]) -> Exchange {
     let mut ex = Exchange::new(cfg(config));
     let mut all = vec![(":path", "/v1/chat/completions"), (":method", "POST")];
     all.extend_from_slice(req_headers);
-    assert!(matches!(ex.on_request_headers(&h(&all)), RequestHeadersAction::Inspect { .. }));
+    assert!(matches!(
+        ex.on_request_headers(&h(&all)),
+        RequestHeadersAction::Inspect { .. }
+    ));
     let body = json!({"model":"m","messages":[{"role":"system","content":"sys"},{"role":"user","content":[{"type":"text","text":"first"}]},{"role":"assistant","content":"a"},{"role":"user","content":"later"}],"unknown_field":1});
     assert_eq!(ex.request_body_progress(10, false), BodyProgress::Wait);
     assert_eq!(ex.request_body_progress(10, true), BodyProgress::Ready);
     ex.on_request_body(body.to_string().as_bytes()).unwrap();
     let resp = h(&[(":status", "200"), ("content-type", "application/json")]);
-    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Inspect);
+    assert_eq!(
+        ex.on_response_headers(&resp),
+        ResponseHeadersAction::Inspect
+    );
     ex
 }
 
@@ -32,16 +44,28 @@ fn body_of(out: &Outcome) -> Value {
 }
 
 fn header(out: &Outcome, name: &str) -> Option<String> {
-    out.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    out.headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.clone())
 }
 
 #[test]
 fn non_configured_path_passes() {
     let mut ex = Exchange::new(cfg("{}"));
-    assert_eq!(ex.on_request_headers(&h(&[(":path", "/v1/embeddings")])), RequestHeadersAction::Pass);
+    assert_eq!(
+        ex.on_request_headers(&h(&[(":path", "/v1/embeddings")])),
+        RequestHeadersAction::Pass
+    );
     assert_eq!(ex.request_body_progress(5, true), BodyProgress::Pass);
     assert_eq!(ex.on_request_body(b"not json"), Ok(()));
-    assert_eq!(ex.on_response_headers(&h(&[(":status", "200"), ("content-type", "application/json")])), ResponseHeadersAction::Pass);
+    assert_eq!(
+        ex.on_response_headers(&h(&[
+            (":status", "200"),
+            ("content-type", "application/json")
+        ])),
+        ResponseHeadersAction::Pass
+    );
 }
 
 #[test]
@@ -60,17 +84,26 @@ fn invalid_json_is_400_openai_error() {
 fn too_large_is_413() {
     let mut ex = Exchange::new(cfg(r#"{"max_body_bytes": 100}"#));
     ex.on_request_headers(&h(&[(":path", "/v1/chat/completions")]));
-    let BodyProgress::Reject(reply) = ex.request_body_progress(101, false) else { panic!("expected reject") };
+    let BodyProgress::Reject(reply) = ex.request_body_progress(101, false) else {
+        panic!("expected reject")
+    };
     assert_eq!(reply.status, 413);
     assert!(String::from_utf8_lossy(&reply.body).contains("llmfw_body_too_large"));
 }
 
 #[test]
 fn identity_headers_and_fingerprint() {
-    let ex = exchange("{}", &[("x-llmfw-operator", "alice"), ("x-llmfw-tenant", "acme")]);
+    let ex = exchange(
+        "{}",
+        &[("x-llmfw-operator", "alice"), ("x-llmfw-tenant", "acme")],
+    );
     let s = ex.subject();
     assert_eq!((s.operator.as_str(), s.tenant.as_str()), ("alice", "acme"));
-    assert!(s.session.starts_with("fp-") && s.session.len() == 19, "{}", s.session);
+    assert!(
+        s.session.starts_with("fp-") && s.session.len() == 19,
+        "{}",
+        s.session
+    );
     // Same system + first user message, later turns differ: same fingerprint.
     let mut other = Exchange::new(cfg("{}"));
     other.on_request_headers(&h(&[(":path", "/v1/chat/completions")]));
@@ -84,7 +117,9 @@ fn identity_headers_and_fingerprint() {
 #[test]
 fn stateless_allow_leaves_body_unchanged() {
     let mut ex = exchange("{}", &[]);
-    let ResponseDecision::Final(out) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else { panic!("no callout expected") };
+    let ResponseDecision::Final(out) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+        panic!("no callout expected")
+    };
     assert_eq!(out, Outcome::allow());
 }
 
@@ -92,12 +127,17 @@ fn stateless_allow_leaves_body_unchanged() {
 fn deny_listed_call_is_removed_without_callout() {
     let mut ex = exchange(r#"{"tools":{"deny":["data_*"]},"state_service":{}}"#, &[]);
     // nmap still goes to the state service; data_export is blocked statelessly.
-    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else { panic!("callout expected") };
+    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+        panic!("callout expected")
+    };
     let req = pb::EvaluateRequest::decode(c.message.as_slice()).unwrap();
     assert_eq!(req.events.len(), 1);
     assert_eq!(req.events[0].tool, "nmap");
     assert_eq!(req.findings.as_ref().unwrap().count, 1);
-    let ok = pb::EvaluateResponse { action: pb::Action::Allow as i32, ..Default::default() };
+    let ok = pb::EvaluateResponse {
+        action: pb::Action::Allow as i32,
+        ..Default::default()
+    };
     let out = ex.on_callout_reply(CalloutReply::Ok(&ok.encode_to_vec()));
     assert_eq!(out.action, Action::Block);
     let v = body_of(&out);
@@ -110,65 +150,133 @@ fn deny_listed_call_is_removed_without_callout() {
 
     // Only deny-listed calls: no callout at all.
     let mut ex = exchange(r#"{"tools":{"deny":["*"]},"state_service":{}}"#, &[]);
-    let ResponseDecision::Final(out) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else { panic!("no callout expected") };
+    let ResponseDecision::Final(out) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+        panic!("no callout expected")
+    };
     let v = body_of(&out);
     assert!(v["choices"][0]["message"].get("tool_calls").is_none());
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     let content = v["choices"][0]["message"]["content"].as_str().unwrap();
-    assert!(content.contains("Tool call `nmap` was blocked: tool is deny-listed (*)"), "{content}");
+    assert!(
+        content.contains("Tool call `nmap` was blocked: tool is deny-listed (*)"),
+        "{content}"
+    );
     assert!(content.contains("`data_export`"));
     // Other fields and their order survive.
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["id", "object", "created", "model", "system_fingerprint", "choices", "usage"]);
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "object",
+            "created",
+            "model",
+            "system_fingerprint",
+            "choices",
+            "usage"
+        ]
+    );
     assert_eq!(v["usage"]["total_tokens"], 12);
 }
 
 #[test]
 fn evaluate_request_contents() {
-    let mut ex = exchange(r#"{"state_service":{"timeout_ms":150}}"#, &[("x-request-id", "rid-1"), ("x-llmfw-operator", "op")]);
-    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else { panic!("callout expected") };
-    assert_eq!((c.cluster.as_str(), c.timeout_ms, c.service, c.method), ("llmfw_state", 150, llmfw_api::SERVICE_NAME, "Evaluate"));
+    let mut ex = exchange(
+        r#"{"state_service":{"timeout_ms":150}}"#,
+        &[("x-request-id", "rid-1"), ("x-llmfw-operator", "op")],
+    );
+    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+        panic!("callout expected")
+    };
+    assert_eq!(
+        (c.cluster.as_str(), c.timeout_ms, c.service, c.method),
+        ("llmfw_state", 150, llmfw_api::SERVICE_NAME, "Evaluate")
+    );
     let req = pb::EvaluateRequest::decode(c.message.as_slice()).unwrap();
     assert_eq!(req.request_id, "rid-1");
     assert_eq!(req.observed_at_ms, CLOCK.now_ms);
     assert_eq!(req.subject.as_ref().unwrap().operator, "op");
     let e = &req.events[1];
-    assert_eq!((e.call_id.as_str(), e.tool.as_str(), e.category.as_str()), ("call_b", "data_export", ""));
+    assert_eq!(
+        (e.call_id.as_str(), e.tool.as_str(), e.category.as_str()),
+        ("call_b", "data_export", "")
+    );
     assert_eq!(e.phase, pb::Phase::Unknown as i32);
     assert_eq!(e.direction, pb::Direction::Proposed as i32);
     assert_eq!(e.targets.len(), 2);
     assert_eq!(e.targets[0].kind, pb::TargetKind::Url as i32);
     assert_eq!(e.targets[1].kind, pb::TargetKind::Database as i32);
     assert!(!e.targets[0].in_scope);
-    assert_eq!(e.args_digest, tools::args_digest(&json!({"database":"crm","url":"https://x.example/up"})));
+    assert_eq!(
+        e.args_digest,
+        tools::args_digest(&json!({"database":"crm","url":"https://x.example/up"}))
+    );
     // Without x-request-id the id is derived from context id and time.
     let mut ex = exchange(r#"{"state_service":{}}"#, &[]);
-    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else { panic!("callout expected") };
-    assert_eq!(pb::EvaluateRequest::decode(c.message.as_slice()).unwrap().request_id, "llmfw-7-1700000000000");
+    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+        panic!("callout expected")
+    };
+    assert_eq!(
+        pb::EvaluateRequest::decode(c.message.as_slice())
+            .unwrap()
+            .request_id,
+        "llmfw-7-1700000000000"
+    );
 }
 
 fn service_reply(verdicts: Vec<pb::EventVerdict>, action: pb::Action) -> Vec<u8> {
-    pb::EvaluateResponse { action: action as i32, verdicts, ..Default::default() }.encode_to_vec()
+    pb::EvaluateResponse {
+        action: action as i32,
+        verdicts,
+        ..Default::default()
+    }
+    .encode_to_vec()
 }
 
 fn ev(id: &str, action: pb::Action, reason: &str, approval: &str) -> pb::EventVerdict {
-    pb::EventVerdict { call_id: id.to_owned(), action: action as i32, reasons: vec![reason.to_owned()], approval_id: approval.to_owned() }
+    pb::EventVerdict {
+        call_id: id.to_owned(),
+        action: action as i32,
+        reasons: vec![reason.to_owned()],
+        approval_id: approval.to_owned(),
+    }
 }
 
 #[test]
 fn service_warn_and_require_approval() {
     let mut ex = exchange(r#"{"state_service":{}}"#, &[]);
-    assert!(matches!(ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK), ResponseDecision::Callout(_)));
+    assert!(matches!(
+        ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK),
+        ResponseDecision::Callout(_)
+    ));
     let reply = service_reply(
-        vec![ev("call_a", pb::Action::Warn, "recon budget 80% used", ""), ev("call_b", pb::Action::RequireApproval, "exfiltration", "ap-42")],
+        vec![
+            ev("call_a", pb::Action::Warn, "recon budget 80% used", ""),
+            ev(
+                "call_b",
+                pb::Action::RequireApproval,
+                "exfiltration",
+                "ap-42",
+            ),
+        ],
         pb::Action::RequireApproval,
     );
     let out = ex.on_callout_reply(CalloutReply::Ok(&reply));
     assert_eq!(out.action, Action::RequireApproval);
-    assert_eq!(header(&out, "x-llmfw-approval-id").as_deref(), Some("ap-42"));
-    assert_eq!(header(&out, "x-llmfw-decision").as_deref(), Some("require_approval"));
+    assert_eq!(
+        header(&out, "x-llmfw-approval-id").as_deref(),
+        Some("ap-42")
+    );
+    assert_eq!(
+        header(&out, "x-llmfw-decision").as_deref(),
+        Some("require_approval")
+    );
     let reasons = header(&out, "x-llmfw-reasons").unwrap();
-    assert!(reasons.contains("nmap: recon budget 80% used") && reasons.contains("data_export: exfiltration"), "{reasons}");
+    assert!(
+        reasons.contains("nmap: recon budget 80% used")
+            && reasons.contains("data_export: exfiltration"),
+        "{reasons}"
+    );
     let v = body_of(&out);
     let calls = v["choices"][0]["message"]["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1, "the warned call stays");
@@ -183,7 +291,10 @@ fn service_warn_and_require_approval() {
         ..Default::default()
     };
     let out = ex.on_callout_reply(CalloutReply::Ok(&reply.encode_to_vec()));
-    let content = body_of(&out)["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    let content = body_of(&out)["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(content.contains("approval required: id ap-7"), "{content}");
 }
 
@@ -199,13 +310,20 @@ fn warn_only_keeps_body() {
 
 #[test]
 fn failure_closed_blocks_open_warns() {
-    for reply in [CalloutReply::Failed, CalloutReply::Ok(b"\xff\xff garbage"), CalloutReply::Ok(b"")] {
+    for reply in [
+        CalloutReply::Failed,
+        CalloutReply::Ok(b"\xff\xff garbage"),
+        CalloutReply::Ok(b""),
+    ] {
         let mut ex = exchange(r#"{"state_service":{"failure_mode":"closed"}}"#, &[]);
         ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK);
         let out = ex.on_callout_reply(reply);
         assert!(out.callout_failed);
         assert_eq!(out.action, Action::Block);
-        let content = body_of(&out)["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+        let content = body_of(&out)["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(content.contains(REASON_UNAVAILABLE_CLOSED), "{content}");
     }
     let mut ex = exchange(r#"{"state_service":{"failure_mode":"open"}}"#, &[]);
@@ -213,7 +331,10 @@ fn failure_closed_blocks_open_warns() {
     let out = ex.on_callout_reply(CalloutReply::Failed);
     assert_eq!(out.action, Action::Warn);
     assert!(out.body.is_none());
-    assert_eq!(header(&out, "x-llmfw-reasons").as_deref(), Some(REASON_UNAVAILABLE_OPEN));
+    assert_eq!(
+        header(&out, "x-llmfw-reasons").as_deref(),
+        Some(REASON_UNAVAILABLE_OPEN)
+    );
 }
 
 #[test]
@@ -221,25 +342,61 @@ fn unparsable_arguments_are_blocked() {
     let body = json!({"choices":[{"index":0,"message":{"role":"assistant","tool_calls":[
         {"id":"c1","type":"function","function":{"name":"x","arguments":"{not json"}}]},"finish_reason":"tool_calls"}]});
     let mut ex = exchange(r#"{"state_service":{}}"#, &[]);
-    let ResponseDecision::Final(out) = ex.on_response_body(body.to_string().as_bytes(), CLOCK) else { panic!("no callout expected") };
+    let ResponseDecision::Final(out) = ex.on_response_body(body.to_string().as_bytes(), CLOCK)
+    else {
+        panic!("no callout expected")
+    };
     assert_eq!(out.action, Action::Block);
-    assert!(body_of(&out)["choices"][0]["message"]["content"].as_str().unwrap().contains(REASON_UNPARSABLE));
+    assert!(body_of(&out)["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains(REASON_UNPARSABLE));
 }
 
 #[test]
 fn non_200_and_sse_pass() {
     let mut ex = exchange("{}", &[]);
-    assert_eq!(ex.on_response_headers(&h(&[(":status", "500"), ("content-type", "application/json")])), ResponseHeadersAction::Pass);
-    assert_eq!(ex.on_response_headers(&h(&[(":status", "200"), ("content-type", "text/event-stream")])), ResponseHeadersAction::Pass);
+    assert_eq!(
+        ex.on_response_headers(&h(&[
+            (":status", "500"),
+            ("content-type", "application/json")
+        ])),
+        ResponseHeadersAction::Pass
+    );
+    assert_eq!(
+        ex.on_response_headers(&h(&[
+            (":status", "200"),
+            ("content-type", "text/event-stream")
+        ])),
+        ResponseHeadersAction::Pass
+    );
     assert_eq!(ex.response_body_progress(10, true), BodyProgress::Pass);
     assert!(matches!(
-        ex.on_response_headers(&h(&[(":status", "200"), ("content-type", "application/json"), ("content-encoding", "gzip")])),
+        ex.on_response_headers(&h(&[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip")
+        ])),
         ResponseHeadersAction::Reject(_)
     ));
 }
 
 #[test]
 fn reasons_header_is_ascii_and_capped() {
-    let s = enforce::header_safe(&format!("é\n{}", "x".repeat(2000)), enforce::MAX_REASONS_BYTES);
+    let s = enforce::header_safe(
+        &format!("é\n{}", "x".repeat(2000)),
+        enforce::MAX_REASONS_BYTES,
+    );
     assert!(s.len() <= enforce::MAX_REASONS_BYTES && s.is_ascii() && s.starts_with("??"));
+}
+
+#[test]
+fn reasons_header_spells_the_kill_chain_arrow_in_ascii() {
+    let s = enforce::header_safe("recon → exploit → exfiltration", 64);
+    assert_eq!(s, "recon -> exploit -> exfiltration");
+    assert_eq!(
+        enforce::header_safe("a → b", 3),
+        "a ",
+        "an arrow that does not fit is dropped whole"
+    );
 }

@@ -33,15 +33,26 @@ pub struct Subject {
 }
 
 fn non_empty(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|s| !s.is_empty()).map(|s| s.chars().take(256).collect())
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(256).collect())
 }
 
 /// Picks the identity headers out of a header list (names compared case-insensitively).
 pub fn from_headers(cfg: &IdentityHeaders, headers: &[(String, String)]) -> HeaderIdentity {
     let get = |name: &str| {
-        non_empty(headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()))
+        non_empty(
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+        )
     };
-    HeaderIdentity { tenant: get(&cfg.tenant), operator: get(&cfg.operator), session: get(&cfg.session) }
+    HeaderIdentity {
+        tenant: get(&cfg.tenant),
+        operator: get(&cfg.operator),
+        session: get(&cfg.session),
+    }
 }
 
 /// `fp-<16 hex>` of the system prompt and first user message.
@@ -58,7 +69,10 @@ pub fn fingerprint(view: &RequestView) -> String {
 pub fn resolve(headers: &HeaderIdentity, view: &RequestView) -> Subject {
     Subject {
         tenant: headers.tenant.clone().unwrap_or_default(),
-        operator: headers.operator.clone().unwrap_or_else(|| ANONYMOUS.to_owned()),
+        operator: headers
+            .operator
+            .clone()
+            .unwrap_or_else(|| ANONYMOUS.to_owned()),
         session: headers.session.clone().unwrap_or_else(|| fingerprint(view)),
     }
 }

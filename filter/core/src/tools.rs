@@ -34,7 +34,10 @@ impl DenyList {
     /// The first pattern matching `tool`, if any.
     pub fn matches(&self, tool: &str) -> Option<&str> {
         let tool = tool.to_ascii_lowercase();
-        self.patterns.iter().find(|g| g.matches(&tool)).map(|g| g.source.as_str())
+        self.patterns
+            .iter()
+            .find(|g| g.matches(&tool))
+            .map(|g| g.source.as_str())
     }
 
     /// True when nothing is denied.
@@ -51,10 +54,9 @@ impl Glob {
         if pattern.contains("**") {
             return Err(format!("invalid glob {pattern:?}: '**' is not allowed"));
         }
-        if let Some(c) = pattern
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '*')))
-        {
+        if let Some(c) = pattern.chars().find(|c| {
+            !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '*'))
+        }) {
             return Err(format!(
                 "invalid glob {pattern:?}: character {c:?} (allowed: letters, digits, _ - . : / and *)"
             ));
@@ -97,8 +99,9 @@ impl Glob {
 }
 
 /// Argument keys whose values name a target.
-pub const TARGET_KEYS: &[&str] =
-    &["target", "host", "hostname", "ip", "url", "domain", "address", "path", "file", "database"];
+pub const TARGET_KEYS: &[&str] = &[
+    "target", "host", "hostname", "ip", "url", "domain", "address", "path", "file", "database",
+];
 
 /// Upper bound on targets extracted from one call.
 pub const MAX_TARGETS: usize = 32;
@@ -116,9 +119,15 @@ pub struct ExtractedTarget {
 /// strings), in key order of [`TARGET_KEYS`], de-duplicated, at most [`MAX_TARGETS`].
 pub fn extract_targets(args: &Value) -> Vec<ExtractedTarget> {
     let mut out: Vec<ExtractedTarget> = Vec::new();
-    let Some(obj) = args.as_object() else { return out };
+    let Some(obj) = args.as_object() else {
+        return out;
+    };
     for key in TARGET_KEYS {
-        let Some(v) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v) else {
+        let Some(v) = obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+        else {
             continue;
         };
         let values: Vec<&str> = match v {
@@ -134,7 +143,10 @@ pub fn extract_targets(args: &Value) -> Vec<ExtractedTarget> {
             if out.len() >= MAX_TARGETS {
                 return out;
             }
-            out.push(ExtractedTarget { value: s.to_owned(), kind: classify_target(key, s) });
+            out.push(ExtractedTarget {
+                value: s.to_owned(),
+                kind: classify_target(key, s),
+            });
         }
     }
     out
@@ -164,7 +176,11 @@ pub fn classify_target(key: &str, value: &str) -> TargetKind {
 fn is_ip_or_cidr(s: &str) -> bool {
     let addr = s.split_once('/').map_or(s, |(a, _)| a);
     addr.parse::<std::net::IpAddr>().is_ok()
-        || addr.trim_start_matches('[').trim_end_matches(']').parse::<std::net::Ipv6Addr>().is_ok()
+        || addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
 }
 
 /// Canonical JSON: object keys sorted recursively (by UTF-8 bytes), no whitespace, serde_json's

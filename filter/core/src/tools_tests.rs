@@ -53,11 +53,18 @@ fn targets_by_key_and_shape() {
 #[test]
 fn digest_is_canonical() {
     let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":3}],"x":"é"}}"#).unwrap();
-    let b: Value = serde_json::from_str(r#"{ "a": {"x":"é","y":[1,{"c":3,"d":2}]}, "b": 1 }"#).unwrap();
-    assert_eq!(canonical_json(&a), r#"{"a":{"x":"é","y":[1,{"c":3,"d":2}]},"b":1}"#);
+    let b: Value =
+        serde_json::from_str(r#"{ "a": {"x":"é","y":[1,{"c":3,"d":2}]}, "b": 1 }"#).unwrap();
+    assert_eq!(
+        canonical_json(&a),
+        r#"{"a":{"x":"é","y":[1,{"c":3,"d":2}]},"b":1}"#
+    );
     assert_eq!(args_digest(&a), args_digest(&b));
     assert_eq!(args_digest(&a).len(), 64);
     // Array order matters.
     assert_ne!(args_digest(&json!([1, 2])), args_digest(&json!([2, 1])));
-    assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }

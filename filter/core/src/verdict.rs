@@ -68,17 +68,29 @@ pub struct CallVerdict {
 impl CallVerdict {
     /// ALLOW with no reasons.
     pub fn allow() -> CallVerdict {
-        CallVerdict { action: Action::Allow, reasons: Vec::new(), approval_id: None }
+        CallVerdict {
+            action: Action::Allow,
+            reasons: Vec::new(),
+            approval_id: None,
+        }
     }
 
     /// A verdict with one reason.
     pub fn new(action: Action, reason: impl Into<String>) -> CallVerdict {
-        CallVerdict { action, reasons: vec![reason.into()], approval_id: None }
+        CallVerdict {
+            action,
+            reasons: vec![reason.into()],
+            approval_id: None,
+        }
     }
 
     /// Combines two verdicts: max action, reasons of both (stricter first), first approval id.
     pub fn merge(self, other: CallVerdict) -> CallVerdict {
-        let (mut hi, lo) = if other.action > self.action { (other, self) } else { (self, other) };
+        let (mut hi, lo) = if other.action > self.action {
+            (other, self)
+        } else {
+            (self, other)
+        };
         for r in lo.reasons {
             if !hi.reasons.contains(&r) {
                 hi.reasons.push(r);

@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use llmfw_core::config::Config;
 use llmfw_core::enforce::Outcome;
 use llmfw_core::flow::{
-    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestHeadersAction, ResponseDecision,
-    ResponseHeadersAction,
+    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestHeadersAction,
+    ResponseDecision, ResponseHeadersAction,
 };
 use llmfw_core::metrics;
 use llmfw_core::tools::sha256_hex;
@@ -33,7 +33,9 @@ struct EnvoyGrpc {
 
 fn grpc_upstream(cluster: &str) -> Vec<u8> {
     prost::Message::encode_to_vec(&GrpcService {
-        envoy_grpc: Some(EnvoyGrpc { cluster_name: cluster.to_owned() }),
+        envoy_grpc: Some(EnvoyGrpc {
+            cluster_name: cluster.to_owned(),
+        }),
     })
 }
 
@@ -55,7 +57,10 @@ impl Metrics {
                 Ok(id) => {
                     ids.insert(*name, id);
                 }
-                Err(e) => log(LogLevel::Warn, &format!("metric definition failed name={name} status={e:?}")),
+                Err(e) => log(
+                    LogLevel::Warn,
+                    &format!("metric definition failed name={name} status={e:?}"),
+                ),
             }
         }
         Metrics { ids }
@@ -87,7 +92,10 @@ impl RootContext for Root {
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(b) => b.unwrap_or_default(),
             Err(e) => {
-                log(LogLevel::Error, &format!("invalid plugin config: cannot read configuration: {e:?}"));
+                log(
+                    LogLevel::Error,
+                    &format!("invalid plugin config: cannot read configuration: {e:?}"),
+                );
                 return false;
             }
         };
@@ -140,10 +148,16 @@ struct Http {
 fn read_headers(map: MapType) -> Option<Vec<(String, String)>> {
     match hostcalls::get_map_bytes(map) {
         Ok(pairs) => Some(
-            pairs.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect(),
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+                .collect(),
         ),
         Err(e) => {
-            log(LogLevel::Error, &format!("cannot read headers map={map:?} status={e:?}"));
+            log(
+                LogLevel::Error,
+                &format!("cannot read headers map={map:?} status={e:?}"),
+            );
             None
         }
     }
@@ -161,11 +175,20 @@ impl Http {
     fn local_reply(&self, reply: &LocalReply, phase: &str) -> Action {
         log(
             LogLevel::Info,
-            &format!("local reply ctx={} phase={phase} status={} code={}", self.context_id, reply.status, reply.code),
+            &format!(
+                "local reply ctx={} phase={phase} status={} code={}",
+                self.context_id, reply.status, reply.code
+            ),
         );
-        let headers = vec![("content-type", "application/json"), ("x-llmfw-decision", "block")];
+        let headers = vec![
+            ("content-type", "application/json"),
+            ("x-llmfw-decision", "block"),
+        ];
         if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(&reply.body)) {
-            log(LogLevel::Error, &format!("send local reply failed status={e:?}"));
+            log(
+                LogLevel::Error,
+                &format!("send local reply failed status={e:?}"),
+            );
         }
         Action::Pause
     }
@@ -182,12 +205,23 @@ impl Http {
         // state `wasm.llmfw_{decision,reasons,approval_id}`; the Lua filter placed before this one
         // in envoy.yaml holds the response headers (`llmfw_hold`) and copies them on.
         for (name, value) in &outcome.headers {
-            let key = format!("llmfw_{}", name.trim_start_matches("x-llmfw-").replace('-', "_"));
+            let key = format!(
+                "llmfw_{}",
+                name.trim_start_matches("x-llmfw-").replace('-', "_")
+            );
             let _ = hostcalls::set_property(vec![key.as_str()], Some(value.as_bytes()));
         }
         if let Some(body) = &outcome.body {
-            if let Err(e) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, self.response_body_size, body) {
-                log(LogLevel::Error, &format!("cannot replace response body status={e:?}"));
+            if let Err(e) = hostcalls::set_buffer(
+                BufferType::HttpResponseBody,
+                0,
+                self.response_body_size,
+                body,
+            ) {
+                log(
+                    LogLevel::Error,
+                    &format!("cannot replace response body status={e:?}"),
+                );
             }
         }
         log(
@@ -208,7 +242,8 @@ impl Http {
         let upstream = grpc_upstream(&callout.cluster);
         // The callout target is bytes (a serialised GrpcService); the SDK takes &str, so it must be
         // valid UTF-8. Envoy reads the bytes as given.
-        let upstream = std::str::from_utf8(&upstream).map_err(|_| "cluster name not encodable".to_owned())?;
+        let upstream =
+            std::str::from_utf8(&upstream).map_err(|_| "cluster name not encodable".to_owned())?;
         hostcalls::dispatch_grpc_call(
             upstream,
             callout.service,
@@ -224,7 +259,13 @@ impl Http {
 impl Context for Http {
     fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
         if self.callout_token != Some(token_id) {
-            log(LogLevel::Warn, &format!("unexpected grpc token ctx={} token={token_id}", self.context_id));
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "unexpected grpc token ctx={} token={token_id}",
+                    self.context_id
+                ),
+            );
             return;
         }
         self.callout_token = None;
@@ -232,18 +273,35 @@ impl Context for Http {
             match hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, response_size) {
                 Ok(b) => Some(b.unwrap_or_default()),
                 Err(e) => {
-                    log(LogLevel::Warn, &format!("cannot read grpc reply status={e:?}"));
+                    log(
+                        LogLevel::Warn,
+                        &format!("cannot read grpc reply status={e:?}"),
+                    );
                     None
                 }
             }
         } else {
-            log(LogLevel::Warn, &format!("callout failed ctx={} grpc_status={status_code}", self.context_id));
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "callout failed ctx={} grpc_status={status_code}",
+                    self.context_id
+                ),
+            );
             None
         };
-        let reply = body.as_deref().map_or(CalloutReply::Failed, CalloutReply::Ok);
+        let reply = body
+            .as_deref()
+            .map_or(CalloutReply::Failed, CalloutReply::Ok);
         let outcome = self.exchange.on_callout_reply(reply);
         if outcome.callout_failed && status_code == 0 {
-            log(LogLevel::Warn, &format!("callout reply unusable ctx={} bytes={response_size}", self.context_id));
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "callout reply unusable ctx={} bytes={response_size}",
+                    self.context_id
+                ),
+            );
         }
         self.apply(&outcome);
         if let Err(e) = hostcalls::resume_http_response() {
@@ -254,8 +312,11 @@ impl Context for Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
-        let Some(headers) = read_headers(MapType::HttpRequestHeaders) else { return Action::Continue };
-        if let RequestHeadersAction::Inspect { remove } = self.exchange.on_request_headers(&headers) {
+        let Some(headers) = read_headers(MapType::HttpRequestHeaders) else {
+            return Action::Continue;
+        };
+        if let RequestHeadersAction::Inspect { remove } = self.exchange.on_request_headers(&headers)
+        {
             for name in remove {
                 let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
             }
@@ -264,7 +325,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        match self.exchange.request_body_progress(body_size, end_of_stream) {
+        match self
+            .exchange
+            .request_body_progress(body_size, end_of_stream)
+        {
             BodyProgress::Pass => Action::Continue,
             BodyProgress::Wait => Action::Pause,
             BodyProgress::Reject(reply) => {
@@ -275,7 +339,10 @@ impl HttpContext for Http {
                 let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
                     Ok(b) => b.unwrap_or_default(),
                     Err(e) => {
-                        log(LogLevel::Error, &format!("cannot read request body status={e:?}"));
+                        log(
+                            LogLevel::Error,
+                            &format!("cannot read request body status={e:?}"),
+                        );
                         Vec::new()
                     }
                 };
@@ -307,7 +374,9 @@ impl HttpContext for Http {
         if !self.exchange.inspected() || end_of_stream {
             return Action::Continue;
         }
-        let Some(headers) = read_headers(MapType::HttpResponseHeaders) else { return Action::Continue };
+        let Some(headers) = read_headers(MapType::HttpResponseHeaders) else {
+            return Action::Continue;
+        };
         match self.exchange.on_response_headers(&headers) {
             ResponseHeadersAction::Pass => Action::Continue,
             ResponseHeadersAction::Inspect => {
@@ -326,7 +395,10 @@ impl HttpContext for Http {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.response_body_size = body_size;
-        match self.exchange.response_body_progress(body_size, end_of_stream) {
+        match self
+            .exchange
+            .response_body_progress(body_size, end_of_stream)
+        {
             BodyProgress::Pass => Action::Continue,
             BodyProgress::Wait => Action::Pause,
             BodyProgress::Reject(reply) => {
@@ -337,11 +409,17 @@ impl HttpContext for Http {
                 let body = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
                     Ok(b) => b.unwrap_or_default(),
                     Err(e) => {
-                        log(LogLevel::Error, &format!("cannot read response body status={e:?}"));
+                        log(
+                            LogLevel::Error,
+                            &format!("cannot read response body status={e:?}"),
+                        );
                         Vec::new()
                     }
                 };
-                let clock = Clock { now_ms: now_ms(), context_id: self.context_id };
+                let clock = Clock {
+                    now_ms: now_ms(),
+                    context_id: self.context_id,
+                };
                 match self.exchange.on_response_body(&body, clock) {
                     ResponseDecision::Final(outcome) => {
                         self.apply(&outcome);
@@ -352,14 +430,25 @@ impl HttpContext for Http {
                             self.metrics.inc(metrics::CALLOUT_SENT);
                             log(
                                 LogLevel::Debug,
-                                &format!("callout sent ctx={} events={} bytes={}", self.context_id, callout.events, callout.message.len()),
+                                &format!(
+                                    "callout sent ctx={} events={} bytes={}",
+                                    self.context_id,
+                                    callout.events,
+                                    callout.message.len()
+                                ),
                             );
                             self.callout_token = Some(token);
                             Action::Pause
                         }
                         Err(e) => {
                             self.metrics.inc(metrics::CALLOUT_SENT);
-                            log(LogLevel::Warn, &format!("callout dispatch failed ctx={} error={e}", self.context_id));
+                            log(
+                                LogLevel::Warn,
+                                &format!(
+                                    "callout dispatch failed ctx={} error={e}",
+                                    self.context_id
+                                ),
+                            );
                             let outcome = self.exchange.on_callout_reply(CalloutReply::Failed);
                             self.apply(&outcome);
                             Action::Continue

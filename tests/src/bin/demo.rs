@@ -23,26 +23,49 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let target = "corp-a.example.com";
     let scenarios = [
-        ("benign", "demo-dev", "demo-s-benign", vec![Step { tool: "get_weather", arguments: json!({"city": "Berlin"}) }]),
+        (
+            "benign",
+            "demo-dev",
+            "demo-s-benign",
+            vec![Step {
+                tool: "get_weather",
+                arguments: json!({"city": "Berlin"}),
+            }],
+        ),
         (
             "blocked tool",
             "demo-dev",
             "demo-s-tool",
-            vec![Step { tool: "delete_repository", arguments: json!({"repository": "payments"}) }],
+            vec![Step {
+                tool: "delete_repository",
+                arguments: json!({"repository": "payments"}),
+            }],
         ),
         (
             "blocked campaign",
             "demo-attacker",
             "demo-s-campaign",
             vec![
-                Step { tool: "nmap", arguments: json!({"target": target, "flags": "-sV -p-"}) },
-                Step { tool: "exploit_framework", arguments: json!({"target": target, "module": "CVE-2024-0001"}) },
-                Step { tool: "data_export", arguments: json!({"target": target, "format": "csv"}) },
+                Step {
+                    tool: "nmap",
+                    arguments: json!({"target": target, "flags": "-sV -p-"}),
+                },
+                Step {
+                    tool: "exploit_framework",
+                    arguments: json!({"target": target, "module": "CVE-2024-0001"}),
+                },
+                Step {
+                    tool: "data_export",
+                    arguments: json!({"target": target, "format": "csv"}),
+                },
             ],
         ),
     ];
     for (i, (name, operator, session, steps)) in scenarios.iter().enumerate() {
-        println!("scenario {} · {name} (operator {operator}, session {session})", i + 1);
+        println!(
+            "scenario {} · {name} (operator {operator}, session {session})",
+            i + 1
+        );
         for step in steps {
             let line = decide(&http, &args.envoy, operator, session, step).await?;
             println!("  {:<18} → {line}", step.tool);
@@ -51,7 +74,13 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn decide(http: &reqwest::Client, envoy: &str, operator: &str, session: &str, step: &Step) -> anyhow::Result<String> {
+async fn decide(
+    http: &reqwest::Client,
+    envoy: &str,
+    operator: &str,
+    session: &str,
+    step: &Step,
+) -> anyhow::Result<String> {
     let script = json!({"tool": step.tool, "arguments": step.arguments}).to_string();
     let body = json!({
         "model": "demo-model",
@@ -68,12 +97,20 @@ async fn decide(http: &reqwest::Client, envoy: &str, operator: &str, session: &s
         .send()
         .await?;
     let status = resp.status().as_u16();
-    let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let decision = header("x-llmfw-decision").unwrap_or_else(|| "allow".to_owned());
     let reasons = header("x-llmfw-reasons");
     let reply: Value = resp.json().await?;
     if status != 200 {
-        return Ok(format!("http {status}: {}", reply["error"]["message"].as_str().unwrap_or("?")));
+        return Ok(format!(
+            "http {status}: {}",
+            reply["error"]["message"].as_str().unwrap_or("?")
+        ));
     }
     let message = &reply["choices"][0]["message"];
     let passed = message["tool_calls"]
@@ -85,6 +122,9 @@ async fn decide(http: &reqwest::Client, envoy: &str, operator: &str, session: &s
             None => format!("{decision:<6} tool call passed"),
         }
     } else {
-        format!("{decision:<6} {}", message["content"].as_str().unwrap_or("(no content)"))
+        format!(
+            "{decision:<6} {}",
+            message["content"].as_str().unwrap_or("(no content)")
+        )
     })
 }

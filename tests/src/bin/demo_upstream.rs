@@ -32,7 +32,9 @@ struct Counters {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let counters = Arc::new(Counters::default());
     let app = Router::new()
@@ -63,7 +65,11 @@ async fn chat_completions(
         let err = json!({"error": {"message": "request body is not JSON", "type": "invalid_request_error", "param": null, "code": "invalid_json"}});
         return (StatusCode::BAD_REQUEST, Json(err));
     };
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("demo-model").to_owned();
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("demo-model")
+        .to_owned();
     let script = last_user_text(&request).and_then(|t| serde_json::from_str::<Value>(&t).ok());
     let calls = script.as_ref().map(scripted_calls).unwrap_or_default();
     let message = if calls.is_empty() {
@@ -79,7 +85,11 @@ async fn chat_completions(
             .collect();
         json!({"role": "assistant", "content": null, "tool_calls": tool_calls})
     };
-    let finish = if calls.is_empty() { "stop" } else { "tool_calls" };
+    let finish = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -98,7 +108,10 @@ async fn chat_completions(
 /// Text of the last `role: user` message (string content or the text parts of an array).
 fn last_user_text(request: &Value) -> Option<String> {
     let messages = request.get("messages")?.as_array()?;
-    let last = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
     match last.get("content")? {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => Some(
@@ -116,7 +129,10 @@ fn last_user_text(request: &Value) -> Option<String> {
 fn scripted_calls(script: &Value) -> Vec<(String, Value)> {
     let one = |v: &Value, key: &str| -> Option<(String, Value)> {
         let name = v.get(key)?.as_str()?.to_owned();
-        Some((name, v.get("arguments").cloned().unwrap_or_else(|| json!({}))))
+        Some((
+            name,
+            v.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        ))
     };
     if let Some(list) = script.get("tool_calls").and_then(Value::as_array) {
         return list.iter().filter_map(|c| one(c, "name")).collect();

@@ -18,7 +18,11 @@ fn config_cases_from_testdata() {
             (None, Err(e)) => panic!("{}: unexpected error {e}", case.name),
             (Some(want), Ok(_)) => panic!("{}: expected error containing {want:?}", case.name),
             (Some(want), Err(e)) => {
-                assert!(e.to_string().contains(want.as_str()), "{}: {e} does not contain {want:?}", case.name)
+                assert!(
+                    e.to_string().contains(want.as_str()),
+                    "{}: {e} does not contain {want:?}",
+                    case.name
+                )
             }
         }
     }
@@ -39,7 +43,8 @@ fn defaults() {
 
 #[test]
 fn state_service_defaults_and_lowercase_headers() {
-    let cfg = Config::from_json(br#"{"state_service":{},"identity":{"operator_header":"X-Op"}}"#).unwrap();
+    let cfg = Config::from_json(br#"{"state_service":{},"identity":{"operator_header":"X-Op"}}"#)
+        .unwrap();
     let s = cfg.state_service.unwrap();
     assert_eq!(s.cluster, "llmfw_state");
     assert_eq!(s.timeout_ms, 200);

@@ -83,9 +83,8 @@ pub enum WireError {
 
 /// Parses JSON without echoing content in the error.
 pub fn parse_json(body: &[u8]) -> Result<Value, WireError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        WireError::InvalidJson(format!("line {} column {}", e.line(), e.column()))
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| WireError::InvalidJson(format!("line {} column {}", e.line(), e.column())))?;
     if v.is_object() {
         Ok(v)
     } else {

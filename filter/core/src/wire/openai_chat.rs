@@ -26,7 +26,9 @@ fn content_text(content: &Value) -> Option<String> {
 /// System prompt (all `system`/`developer` messages joined) and the first user message.
 pub fn request_view(body: &Value) -> RequestView {
     let mut view = RequestView::default();
-    let Some(messages) = body.get("messages").and_then(Value::as_array) else { return view };
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return view;
+    };
     let mut system: Vec<String> = Vec::new();
     for m in messages {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
@@ -46,15 +48,28 @@ pub fn request_view(body: &Value) -> RequestView {
 /// Every `function` tool call in every choice, in order.
 pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
     let mut out = Vec::new();
-    let Some(choices) = body.get("choices").and_then(Value::as_array) else { return out };
+    let Some(choices) = body.get("choices").and_then(Value::as_array) else {
+        return out;
+    };
     for (ci, choice) in choices.iter().enumerate() {
-        let Some(calls) = choice.pointer("/message/tool_calls").and_then(Value::as_array) else {
+        let Some(calls) = choice
+            .pointer("/message/tool_calls")
+            .and_then(Value::as_array)
+        else {
             continue;
         };
         for (i, call) in calls.iter().enumerate() {
-            let id = call.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+            let id = call
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             let func = call.get("function");
-            let name = func.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or("").to_owned();
+            let name = func
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             let arguments = match func.and_then(|f| f.get("arguments")) {
                 Some(Value::String(s)) if s.trim().is_empty() => Ok(json!({})),
                 Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| s.clone()),
@@ -63,7 +78,13 @@ pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
                 None | Some(Value::Null) => Ok(json!({})),
                 Some(other) => Err(other.to_string()),
             };
-            out.push(ProposedCall { choice: ci, index: i, id, name, arguments });
+            out.push(ProposedCall {
+                choice: ci,
+                index: i,
+                id,
+                name,
+                arguments,
+            });
         }
     }
     out
@@ -71,14 +92,18 @@ pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
 
 /// Removes the given calls; a choice left with no calls gets the refusals as its content.
 pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
-    let Some(choices) = body.get_mut("choices").and_then(Value::as_array_mut) else { return };
+    let Some(choices) = body.get_mut("choices").and_then(Value::as_array_mut) else {
+        return;
+    };
     for (ci, choice) in choices.iter_mut().enumerate() {
         let mut mine: Vec<&Removal> = removals.iter().filter(|r| r.choice == ci).collect();
         if mine.is_empty() {
             continue;
         }
         mine.sort_by_key(|r| r.index);
-        let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else { continue };
+        let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else {
+            continue;
+        };
         let left = match message.get_mut("tool_calls").and_then(Value::as_array_mut) {
             Some(calls) => {
                 for r in mine.iter().rev() {
