@@ -46,7 +46,7 @@ The stack keeps serving. Try it:
   curl -s localhost:10000/v1/chat/completions -H 'content-type: application/json' \
     -H 'x-llmfw-operator: you' -H 'x-llmfw-session: s1' \
     -d '{"model":"demo","messages":[{"role":"user","content":"{\"tool\":\"nmap\",\"arguments\":{\"target\":\"10.0.0.5\"}}"}]}'
-Decisions: curl -s localhost:9901/stats | grep llmfw · metrics: curl -s localhost:9090/metrics
+Decisions: curl -s localhost:9901/stats | grep wasmcustom · metrics: curl -s localhost:9090/metrics
 Press Ctrl-C to stop.
 MSG
 wait
