@@ -382,3 +382,93 @@ async fn bad_plugin_config_is_rejected_with_a_log_line_naming_the_field() -> any
     bad_mode["state_service"]["failure_mode"] = json!("sideways");
     rejected("bad-mode", bad_mode, "sideways").await
 }
+
+/// Exploit then lateral movement on one host lands in the approval band: the call is refused with
+/// an approval id the operator can act on, in the body and in a header.
+#[tokio::test]
+async fn require_approval_refuses_with_an_approval_id() -> anyhow::Result<()> {
+    let stack = Stack::start(opts("approval", Some(Store::Sqlite), "closed", &[])).await?;
+    let first = stack
+        .propose(
+            "carol",
+            "s1",
+            "exploit_framework",
+            json!({"target": "db1.example.net"}),
+        )
+        .await?;
+    assert_eq!(
+        first.tool_names(),
+        vec!["exploit_framework"],
+        "{}",
+        first.body
+    );
+    let reply = stack
+        .propose(
+            "carol",
+            "s1",
+            "ssh_connect",
+            json!({"host": "db1.example.net", "user": "root"}),
+        )
+        .await?;
+    assert!(reply.tool_names().is_empty(), "{}", reply.body);
+    assert_eq!(
+        reply.header("x-llmfw-decision").as_deref(),
+        Some("require_approval")
+    );
+    let id = reply
+        .header("x-llmfw-approval-id")
+        .expect("approval id header");
+    assert!(!id.is_empty());
+    assert!(
+        reply.content().contains("approval required") && reply.content().contains(&id),
+        "{}",
+        reply.content()
+    );
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.decision.require_approval")
+            .await?,
+        1
+    );
+    Ok(())
+}
+
+/// Requests the filter cannot inspect get a provider-shaped error with a clear code, and Envoy
+/// serves the next request normally.
+#[tokio::test]
+async fn bad_requests_get_openai_error_bodies() -> anyhow::Result<()> {
+    let stack = Stack::start(opts("bad-request", Some(Store::Sqlite), "closed", &[])).await?;
+    let reply = stack
+        .post_raw(
+            "alice",
+            "s1",
+            b"{\"model\": \"x\", \"messages\": [".to_vec(),
+        )
+        .await?;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["error"]["code"], "llmfw_invalid_json",
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["error"]["type"], "invalid_request_error");
+
+    let huge = format!(
+        "{{\"model\":\"x\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+        "a".repeat(1_200_000)
+    );
+    let reply = stack.post_raw("alice", "s1", huge.into_bytes()).await?;
+    assert_eq!(reply.status, 413);
+    assert_eq!(
+        reply.body["error"]["code"], "llmfw_body_too_large",
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.request.invalid")
+            .await?,
+        2
+    );
+    assert_envoy_healthy(&stack).await
+}
