@@ -28,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve gRPC and admin HTTP (the default).
     Serve(ServeArgs),
+    /// Drive the gRPC API with concurrent clients; print events/s and latency percentiles.
+    Bench(crate::bench::BenchArgs),
+    /// Replay campaigns through the classifier and the engine; write results and metrics.
+    Eval(crate::eval::EvalArgs),
 }
 
 impl Cli {
@@ -35,7 +39,7 @@ impl Cli {
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(args)) => args,
-            None => self.serve,
+            _ => self.serve,
         }
     }
 }
@@ -69,26 +73,44 @@ pub struct ServeArgs {
     /// Log format on stderr: `text` (key=value) or `json`.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Risk at or above which an event is blocked.
-    #[arg(long, default_value_t = 0.55)]
-    pub block_threshold: f64,
-    /// Risk at or above which an event needs approval.
-    #[arg(long, default_value_t = 0.45)]
-    pub approval_threshold: f64,
-    /// Risk at or above which an event is flagged.
-    #[arg(long, default_value_t = 0.35)]
-    pub warn_threshold: f64,
+    /// Engine configuration file (JSON: authorisations, budgets, thresholds; see
+    /// docs/config-reference.md). Without it: defaults, no authorisations.
+    #[arg(long, env = "LLMFW_STATE_CONFIG")]
+    pub state_config: Option<std::path::PathBuf>,
+    /// Risk at or above which an event is blocked (overrides the file).
+    #[arg(long)]
+    pub block_threshold: Option<f64>,
+    /// Risk at or above which an event needs approval (overrides the file).
+    #[arg(long)]
+    pub approval_threshold: Option<f64>,
+    /// Risk at or above which an event is flagged (overrides the file).
+    #[arg(long)]
+    pub warn_threshold: Option<f64>,
 }
 
 impl ServeArgs {
-    /// The engine configuration these flags describe (validated).
+    /// The engine configuration these flags (and `--state-config`) describe, validated.
     pub fn engine_config(&self) -> Result<EngineConfig, crate::engine::InvalidConfig> {
-        let cfg = EngineConfig {
-            block_threshold: self.block_threshold,
-            approval_threshold: self.approval_threshold,
-            warn_threshold: self.warn_threshold,
-            ..EngineConfig::default()
+        let mut cfg = match &self.state_config {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    crate::engine::InvalidConfig(format!("reading {}: {e}", path.display()))
+                })?;
+                EngineConfig::from_json(&bytes).map_err(|e| {
+                    crate::engine::InvalidConfig(format!("{}: {}", path.display(), e.0))
+                })?
+            }
+            None => EngineConfig::default(),
         };
+        if let Some(v) = self.block_threshold {
+            cfg.block_threshold = v;
+        }
+        if let Some(v) = self.approval_threshold {
+            cfg.approval_threshold = v;
+        }
+        if let Some(v) = self.warn_threshold {
+            cfg.warn_threshold = v;
+        }
         cfg.validate()?;
         Ok(cfg)
     }

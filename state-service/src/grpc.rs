@@ -67,6 +67,7 @@ fn normalise_target(t: &v1::Target) -> Option<Target> {
     Some(Target {
         value,
         in_scope: *in_scope,
+        local: matches!(kind, v1::TargetKind::Path | v1::TargetKind::Database),
     })
 }
 
@@ -96,8 +97,8 @@ pub fn evaluation_from_proto(req: v1::EvaluateRequest) -> Result<Evaluation, Ser
         observed_at_ms,
         events,
         findings: _,
-        pretext_signals: _,
-        policy_version: _,
+        pretext_signals,
+        policy_version,
     } = req;
     let v1::Subject {
         tenant,
@@ -118,6 +119,8 @@ pub fn evaluation_from_proto(req: v1::EvaluateRequest) -> Result<Evaluation, Ser
         request_id,
         observed_at_ms,
         events: Vec::with_capacity(events.len()),
+        pretexts: pretext_signals,
+        policy_version,
     };
     for (i, ev) in events.into_iter().enumerate() {
         let v1::ToolEvent {
@@ -167,8 +170,15 @@ pub fn response_from_verdict(v: &Verdict) -> v1::EvaluateResponse {
         max_phase: phase_to_proto(v.max_phase),
         reasons: v.reasons.clone(),
         approval_id: v.approval_id.clone().unwrap_or_default(),
-        // budgets are not implemented yet: reported empty rather than invented
-        budgets: Vec::new(),
+        budgets: v
+            .budgets
+            .iter()
+            .map(|b| v1::BudgetState {
+                category: b.name.clone(),
+                used: b.used,
+                limit: b.limit,
+            })
+            .collect(),
         verdicts: v
             .events
             .iter()
@@ -215,17 +225,19 @@ impl StateServer {
             tracing::debug!(request_id = %eval.request_id, events = stored.len(), "retried request, answering stored verdict");
             return Ok(verdict_from_stored(&stored));
         }
-        let targets: Vec<String> = eval
-            .events
-            .iter()
-            .flat_map(|e| e.targets.iter().map(|t| t.value.clone()))
-            .collect();
-        let snapshot = self
-            .store
-            .load_snapshot(op, &eval.subject.session, &targets)
-            .await?;
-        let (verdict, delta) = engine::evaluate(&self.config, &snapshot, &eval);
-        let outcome = self.store.record(&eval, &verdict, &delta).await?;
+        // a single-use approval consumed by a concurrent writer: evaluate once more on fresh
+        // state (the grant is then gone and the call needs approval again)
+        let mut attempt = 0;
+        let (verdict, outcome) = loop {
+            attempt += 1;
+            let snapshot = self.store.load_snapshot(&self.config, &eval).await?;
+            let (verdict, delta) = engine::evaluate(&self.config, &snapshot, &eval);
+            match self.store.record(&eval, &verdict, &delta).await {
+                Ok(outcome) => break (verdict, outcome),
+                Err(StoreError::Conflict(_)) if attempt < 3 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
         tracing::debug!(
             request_id = %eval.request_id,
             events = eval.events.len(),
@@ -284,6 +296,11 @@ mod tests {
                             in_scope: false,
                         },
                         v1::Target {
+                            value: "/etc/passwd".into(),
+                            kind: v1::TargetKind::Path as i32,
+                            in_scope: false,
+                        },
+                        v1::Target {
                             value: "".into(),
                             ..Default::default()
                         },
@@ -308,10 +325,18 @@ mod tests {
         assert_eq!(e.events[1].call_id, "#0#1");
         assert_eq!(
             e.events[0].targets,
-            vec![Target {
-                value: "corp-a.example.com".into(),
-                in_scope: false
-            }]
+            vec![
+                Target {
+                    value: "corp-a.example.com".into(),
+                    in_scope: false,
+                    local: false,
+                },
+                Target {
+                    value: "/etc/passwd".into(),
+                    in_scope: false,
+                    local: true,
+                }
+            ]
         );
         assert_eq!(e.events[1].phase, Some(Phase::Lateral));
     }

@@ -6,14 +6,16 @@
 //! then replies. A retried request (same operator, request id and call ids) is never counted twice.
 //! Store failures reply `UNAVAILABLE`, so the filter's configured failure mode applies.
 //!
-//! Modules: [`engine`] (pure rules), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
+//! Modules: [`engine`] (pure rules), [`eval`] (campaign replay and scoring), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
 //! (tonic service, the one error → status table), [`admin`] (health, readiness, Prometheus
 //! metrics), [`metrics`] (metric names and counters), [`config`] (CLI), [`server`] (wiring).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
+pub mod bench;
 pub mod config;
 pub mod engine;
+pub mod eval;
 pub mod grpc;
 pub mod metrics;
 pub mod server;

@@ -3,12 +3,25 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use llmfw_state::config::{redact_url, Cli, LogFormat};
-use llmfw_state::{server, store};
+use llmfw_state::config::{redact_url, Cli, Command, LogFormat};
+use llmfw_state::{bench, server, store};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Cli::parse().serve_args();
+    let cli = Cli::parse();
+    if let Some(Command::Bench(args)) = cli.command {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .init();
+        println!("{}", bench::run(args).await?);
+        return Ok(());
+    }
+    if let Some(Command::Eval(args)) = &cli.command {
+        println!("{}", llmfw_state::eval::main(args)?);
+        return Ok(());
+    }
+    let args = cli.serve_args();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()

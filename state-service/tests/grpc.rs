@@ -126,7 +126,12 @@ async fn campaign_is_blocked_and_the_block_survives_a_restart() {
             .any(|s| s.contains("kill chain on corp-a.example.com")),
         "{r:?}"
     );
-    assert!(r.budgets.is_empty());
+    let exfil = r
+        .budgets
+        .iter()
+        .find(|b| b.category == "exfiltration")
+        .expect("exfiltration budget reported");
+    assert_eq!((exfil.used, exfil.limit), (1, 5));
 
     // a retry of r1 answers the stored verdict (allow), not a re-evaluation
     let r = c

@@ -1,22 +1,35 @@
-//! The campaign engine: pure rules, no I/O, no clock.
+//! The campaign engine: pure rules, no I/O, no clock (DESIGN §4.2, seed RC10b re-done).
 //!
-//! `evaluate(config, snapshot, evaluation)` takes the operator's stored state (a [`Snapshot`] of
-//! the phases reached per target and in the session), the tool events of one exchange and their
-//! observed time, and returns the [`Verdict`] plus the [`Delta`] the store applies atomically.
+//! `evaluate(config, snapshot, evaluation)` takes the stored state the store loaded for one
+//! exchange (a [`Snapshot`]: phases per target, the session's memory, the operator's profile,
+//! budgets and graph counts, approved grants), the tool events of the exchange and their event
+//! time, and returns the [`Verdict`] plus the [`Delta`] the store applies atomically. Every
+//! delta is monotonic (bit-or, max, `n = n + 1` keyed by the event), so replicas never lose an
+//! update and a retried event is never counted twice.
 //!
-//! Risk of an event with a phase: the floor of the phase its target reaches (high-watermark over
-//! the operator's history on that target, across sessions). A target with no earlier, lower phase
-//! counts at `lone_factor` × floor; a progression counts at full floor plus `progression_step` per
-//! distinct earlier phase (cap 1.0). Events without targets progress over the session instead.
-//! In-scope targets (configured testlab) never produce BLOCK (seed HC1): capped at REQUIRE_APPROVAL.
+//! Per event with a phase (see [`run`] for the formulas): kill-chain score `K` (per target, per
+//! session, per operator), operator score `O` (budgets, fan-out), campaign-graph score `C`,
+//! the seed's adaptive weighting, pretext `P` and scope-mismatch `S` terms, session and operator
+//! memory (latent risk, 24 h half-life), then the policy layer ([`policy`]) with configured
+//! authorisations. Events without a phase are allowed with risk 0.
 
+mod config;
+pub mod memory;
 mod phase;
+mod policy;
+pub mod pretext;
+mod run;
 
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
+pub use config::{
+    default_budgets, glob_match, parse_phase, Ablation, AuthScope, Authorization, Budget,
+    EngineConfig, InvalidConfig,
+};
 pub use phase::{classify_tool, Phase, PhaseSet};
+pub use run::evaluate;
 
 /// Verdict actions, ordered: a larger one is stricter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -57,94 +70,10 @@ impl Action {
     }
 }
 
-/// Engine tunables (defaults = seed RC10b thresholds and this project's floors).
-#[derive(Clone, Debug, PartialEq)]
-pub struct EngineConfig {
-    /// Risk at or above which an event is blocked (seed T_hard).
-    pub block_threshold: f64,
-    /// Risk at or above which an event needs approval.
-    pub approval_threshold: f64,
-    /// Risk at or above which an event is flagged (seed T_soft).
-    pub warn_threshold: f64,
-    /// Factor for a phase reached on a target with no earlier progression.
-    pub lone_factor: f64,
-    /// Added per distinct earlier phase on the same target.
-    pub progression_step: f64,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            block_threshold: 0.55,
-            approval_threshold: 0.45,
-            warn_threshold: 0.35,
-            lone_factor: 0.6,
-            progression_step: 0.05,
-        }
-    }
-}
-
-/// Error of [`EngineConfig::validate`].
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid engine config: {0}")]
-pub struct InvalidConfig(pub String);
-
-impl EngineConfig {
-    /// Checks thresholds are in [0, 1] and ordered warn ≤ approval ≤ block.
-    pub fn validate(&self) -> Result<(), InvalidConfig> {
-        let in_unit = |v: f64| (0.0..=1.0).contains(&v);
-        if ![
-            self.block_threshold,
-            self.approval_threshold,
-            self.warn_threshold,
-            self.lone_factor,
-            self.progression_step,
-        ]
-        .into_iter()
-        .all(in_unit)
-        {
-            return Err(InvalidConfig(
-                "thresholds and factors must be within [0, 1]".into(),
-            ));
-        }
-        if !(self.warn_threshold <= self.approval_threshold
-            && self.approval_threshold <= self.block_threshold)
-        {
-            return Err(InvalidConfig(
-                "thresholds must be ordered warn <= require_approval <= block".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn action_for(&self, risk: f64) -> Action {
-        if risk >= self.block_threshold {
-            Action::Block
-        } else if risk >= self.approval_threshold {
-            Action::RequireApproval
-        } else if risk >= self.warn_threshold {
-            Action::Warn
-        } else {
-            Action::Allow
-        }
-    }
-}
-
-/// Risk floor of a phase.
-pub fn phase_floor(p: Phase) -> f64 {
-    match p {
-        Phase::Recon => 0.10,
-        Phase::Exploit => 0.30,
-        Phase::Lateral => 0.40,
-        Phase::Collection => 0.55,
-        Phase::Exfiltration => 0.65,
-    }
-}
-
 /// Who acts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subject {
-    /// Tenant (informational).
+    /// Tenant (matched by authorisations).
     pub tenant: String,
     /// Operator: the key of all campaign state. Never empty.
     pub operator: String,
@@ -153,12 +82,15 @@ pub struct Subject {
 }
 
 /// A target of a tool event, normalised by the caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Target {
     /// Normalised value (host, IP, URL, path, database).
     pub value: String,
-    /// Inside the configured testlab scope.
+    /// Inside the filter's configured testlab scope.
     pub in_scope: bool,
+    /// A path or database name: tracked for progression, but not a network target (no scope,
+    /// no fan-out).
+    pub local: bool,
 }
 
 /// One tool event of an exchange.
@@ -185,20 +117,123 @@ pub struct Evaluation {
     pub subject: Subject,
     /// Unique per exchange.
     pub request_id: String,
-    /// Observed time (Unix ms).
+    /// Event time (Unix ms).
     pub observed_at_ms: i64,
     /// Events in order.
     pub events: Vec<ToolEvent>,
+    /// Stated purposes / prompts / pretext signals seen in this exchange (claims, not facts).
+    pub pretexts: Vec<String>,
+    /// The filter's policy version (approvals are bound to it and the engine's).
+    pub policy_version: String,
 }
 
-/// The stored state the engine needs: phases per target (only the targets of this request) and
-/// the session's phases.
+/// What is known about one target of the operator.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TargetState {
+    /// Phases reached on the target, any session.
+    pub phases: PhaseSet,
+    /// Last event time on it (Unix ms).
+    pub last_seen_ms: i64,
+}
+
+/// One entry of a session's tactical buffer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecentEvent {
+    /// Event time (Unix ms).
+    pub at_ms: i64,
+    /// Tool.
+    pub tool: String,
+    /// Phase.
+    pub phase: Option<Phase>,
+    /// Target values.
+    pub targets: Vec<String>,
+}
+
+/// Session memory: tactical buffer and strategic profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionState {
+    /// Phases reached in the session (the high-watermark is its max).
+    pub phases: PhaseSet,
+    /// Latent risk as `log2(risk) + t / half_life` (see [`memory::latent_at`]); max-merged.
+    pub latent_log: f64,
+    /// Pretext intents claimed in the session (bit mask over [`pretext::INTENTS`]).
+    pub claims: u32,
+    /// The last events of the session, oldest first (at most [`memory::TACTICAL_SIZE`]).
+    pub recent: Vec<RecentEvent>,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState {
+            phases: PhaseSet::EMPTY,
+            latent_log: memory::NO_LATENT,
+            claims: 0,
+            recent: Vec::new(),
+        }
+    }
+}
+
+/// The operator's profile across sessions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperatorState {
+    /// Phases reached by the operator on any target.
+    pub phases: PhaseSet,
+    /// Latent risk (as [`SessionState::latent_log`]).
+    pub latent_log: f64,
+    /// Budget name → events counted in its window (ending at the evaluation time).
+    pub budgets_used: HashMap<String, u32>,
+    /// Distinct out-of-scope network targets seen in the fan-out window.
+    pub fanout: u32,
+    /// Distinct out-of-scope network targets ever (graph size).
+    pub targets_out_of_scope: u32,
+    /// Out-of-scope network targets that reached exploit or beyond.
+    pub advanced_targets: u32,
+    /// Pivot edges in the operator's campaign graph.
+    pub pivots: u32,
+}
+
+impl Default for OperatorState {
+    fn default() -> Self {
+        OperatorState {
+            phases: PhaseSet::EMPTY,
+            latent_log: memory::NO_LATENT,
+            budgets_used: HashMap::new(),
+            fanout: 0,
+            targets_out_of_scope: 0,
+            advanced_targets: 0,
+            pivots: 0,
+        }
+    }
+}
+
+/// An approved, unused approval that may let a matching call through once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Approval id.
+    pub id: String,
+    /// Session it was raised in.
+    pub session: String,
+    /// Tool.
+    pub tool: String,
+    /// Digest of the arguments.
+    pub args_digest: String,
+    /// Policy binding (see [`approval_binding`]).
+    pub policy_version: String,
+    /// Expiry (Unix ms, event time).
+    pub expires_at_ms: i64,
+}
+
+/// The stored state the engine needs for one exchange.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    /// Phases reached per target by this operator, any session.
-    pub targets: HashMap<String, PhaseSet>,
-    /// Phases reached in this session.
-    pub session: PhaseSet,
+    /// The operator's targets among this exchange's targets (others are not loaded).
+    pub targets: HashMap<String, TargetState>,
+    /// Session memory.
+    pub session: SessionState,
+    /// Operator profile.
+    pub operator: OperatorState,
+    /// Approved grants for this exchange's argument digests.
+    pub grants: Vec<Grant>,
 }
 
 /// The verdict for one event.
@@ -218,6 +253,17 @@ pub struct EventVerdict {
     pub approval_id: Option<String>,
 }
 
+/// Use of one budget after an exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetUse {
+    /// Budget name.
+    pub name: String,
+    /// Events counted in the window.
+    pub used: u32,
+    /// Limit.
+    pub limit: u32,
+}
+
 /// The verdict for one exchange.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Verdict {
@@ -233,6 +279,8 @@ pub struct Verdict {
     pub approval_id: Option<String>,
     /// Per event, in request order.
     pub events: Vec<EventVerdict>,
+    /// Budget state after the exchange.
+    pub budgets: Vec<BudgetUse>,
 }
 
 /// A pending approval to create.
@@ -246,26 +294,76 @@ pub struct NewApproval {
     pub tool: String,
     /// Digest of the arguments it approves.
     pub args_digest: String,
+    /// Policy binding.
+    pub policy_version: String,
+    /// Expiry (Unix ms, event time).
+    pub expires_at_ms: i64,
+}
+
+/// One budget increment, applied only if the event `call_id` is newly stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetIncrement {
+    /// Event it belongs to.
+    pub call_id: String,
+    /// Budget name.
+    pub budget: String,
+    /// Bucket start (Unix ms).
+    pub bucket_ms: i64,
+}
+
+/// A target's state to merge (phases or-ed, times max/min-merged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetDelta {
+    /// Target value.
+    pub target: String,
+    /// Phases reached (including earlier ones).
+    pub phases: PhaseSet,
+    /// In scope (network targets only).
+    pub in_scope: bool,
+    /// A path or database name.
+    pub local: bool,
 }
 
 /// What the store must apply, in one transaction.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Delta {
-    /// Phases to OR into each target (only targets that gained something are listed, but adding
-    /// a subset is harmless: updates are monotonic).
-    pub targets: Vec<(String, PhaseSet)>,
+    /// Targets touched.
+    pub targets: Vec<TargetDelta>,
     /// Phases to OR into the session.
     pub session: PhaseSet,
+    /// Latent risk to max-merge into the session.
+    pub session_latent_log: f64,
+    /// Claims to OR into the session.
+    pub session_claims: u32,
+    /// Phases to OR into the operator.
+    pub operator: PhaseSet,
+    /// Latent risk to max-merge into the operator.
+    pub operator_latent_log: f64,
+    /// Budget increments (counted once per stored event).
+    pub budgets: Vec<BudgetIncrement>,
+    /// Pivot edges (from target, to target) to add to the campaign graph.
+    pub edges: Vec<(String, String)>,
     /// Approvals to create as pending.
     pub approvals: Vec<NewApproval>,
+    /// Approved grants this exchange uses (single use: approved → consumed).
+    pub consumed: Vec<String>,
 }
 
-fn round4(v: f64) -> f64 {
-    (v * 10_000.0).round() / 10_000.0
-}
-
-fn chain(set: PhaseSet) -> String {
-    set.iter().map(Phase::name).collect::<Vec<_>>().join(" → ")
+impl Default for Delta {
+    fn default() -> Self {
+        Delta {
+            targets: Vec::new(),
+            session: PhaseSet::EMPTY,
+            session_latent_log: memory::NO_LATENT,
+            session_claims: 0,
+            operator: PhaseSet::EMPTY,
+            operator_latent_log: memory::NO_LATENT,
+            budgets: Vec::new(),
+            edges: Vec::new(),
+            approvals: Vec::new(),
+            consumed: Vec::new(),
+        }
+    }
 }
 
 /// Deterministic approval id: hex of SHA-256 over operator, request id and call id (32 chars).
@@ -279,116 +377,9 @@ pub fn approval_id(operator: &str, request_id: &str, call_id: &str) -> String {
     hex::encode(&digest[..16])
 }
 
-/// Scores one phase step against the phases already seen in a scope (a target or the session).
-fn score(cfg: &EngineConfig, seen: PhaseSet, phase: Phase, scope: &str) -> (f64, String) {
-    let reached = seen.max().map_or(phase, |m| m.max(phase));
-    let earlier = seen.below(reached);
-    let mut path = seen;
-    path.insert(phase);
-    if earlier.is_empty() {
-        let risk = round4(cfg.lone_factor * phase_floor(reached));
-        let reason = format!("{reached} on {scope} without earlier progression (risk {risk:.2})");
-        (risk, reason)
-    } else {
-        let risk =
-            round4((phase_floor(reached) + cfg.progression_step * earlier.len() as f64).min(1.0));
-        let reason = format!("kill chain on {scope}: {} (risk {risk:.2})", chain(path));
-        (risk, reason)
-    }
-}
-
-/// Evaluates one exchange against the snapshot. Pure: same inputs, same outputs.
-pub fn evaluate(cfg: &EngineConfig, snapshot: &Snapshot, eval: &Evaluation) -> (Verdict, Delta) {
-    let mut targets = snapshot.targets.clone();
-    let mut session = snapshot.session;
-    let mut touched: Vec<String> = Vec::new();
-    let mut verdict = Verdict {
-        max_phase: snapshot.session.max(),
-        ..Verdict::default()
-    };
-    let mut delta = Delta::default();
-
-    for ev in &eval.events {
-        let phase = ev.phase.or_else(|| classify_tool(&ev.tool, &ev.category));
-        let mut ev_verdict = EventVerdict {
-            call_id: ev.call_id.clone(),
-            action: Action::Allow,
-            risk: 0.0,
-            phase,
-            reasons: Vec::new(),
-            approval_id: None,
-        };
-        if let Some(phase) = phase {
-            if ev.targets.is_empty() {
-                let scope = format!("session {}", eval.subject.session);
-                let (risk, reason) = score(cfg, session, phase, &scope);
-                ev_verdict.risk = risk;
-                ev_verdict.action = cfg.action_for(risk);
-                ev_verdict.reasons.push(reason);
-                let reached = session.max().map_or(phase, |m| m.max(phase));
-                verdict.max_phase = verdict.max_phase.max(Some(reached));
-            }
-            for t in &ev.targets {
-                let seen = targets.get(&t.value).copied().unwrap_or_default();
-                let (risk, reason) = score(cfg, seen, phase, &t.value);
-                let mut action = cfg.action_for(risk);
-                ev_verdict.reasons.push(reason);
-                if t.in_scope && action == Action::Block {
-                    action = Action::RequireApproval;
-                    ev_verdict.reasons.push(format!(
-                        "{} is in scope: capped at require_approval",
-                        t.value
-                    ));
-                }
-                ev_verdict.risk = ev_verdict.risk.max(risk);
-                ev_verdict.action = ev_verdict.action.max(action);
-                let mut now = seen;
-                now.insert(phase);
-                verdict.max_phase = verdict.max_phase.max(now.max());
-                targets.insert(t.value.clone(), now);
-                if !touched.contains(&t.value) {
-                    touched.push(t.value.clone());
-                }
-            }
-            session.insert(phase);
-            verdict.max_phase = verdict.max_phase.max(Some(phase));
-        }
-        if ev_verdict.action == Action::RequireApproval {
-            let id = approval_id(&eval.subject.operator, &eval.request_id, &ev.call_id);
-            delta.approvals.push(NewApproval {
-                id: id.clone(),
-                call_id: ev.call_id.clone(),
-                tool: ev.tool.clone(),
-                args_digest: ev.args_digest.clone(),
-            });
-            verdict.approval_id.get_or_insert_with(|| id.clone());
-            ev_verdict.approval_id = Some(id);
-        }
-        verdict.action = verdict.action.max(ev_verdict.action);
-        verdict.risk = verdict.risk.max(ev_verdict.risk);
-        for r in &ev_verdict.reasons {
-            if !verdict.reasons.contains(r) {
-                verdict.reasons.push(r.clone());
-            }
-        }
-        verdict.events.push(ev_verdict);
-    }
-
-    delta.targets = touched
-        .into_iter()
-        .filter_map(|t| targets.get(&t).map(|set| (t, *set)))
-        .collect();
-    delta.session = session;
-    (verdict, delta)
-}
-
-/// Applies a delta to a snapshot in memory (what the store does in SQL), for tests and replays.
-pub fn apply(snapshot: &mut Snapshot, delta: &Delta) {
-    for (t, set) in &delta.targets {
-        let e = snapshot.targets.entry(t.clone()).or_default();
-        *e = e.union(*set);
-    }
-    snapshot.session = snapshot.session.union(delta.session);
+/// The policy binding of an approval: the engine's policy version and the filter's.
+pub fn approval_binding(cfg: &EngineConfig, eval: &Evaluation) -> String {
+    format!("{}|{}", cfg.policy_version, eval.policy_version)
 }
 
 #[cfg(test)]

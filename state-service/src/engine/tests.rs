@@ -2,12 +2,9 @@
 
 use super::*;
 
-/// In-memory stand-in for the store: operator → target → phases; (operator, session) → phases.
+/// The in-memory state the evaluation uses (what the stores do in SQL).
 #[derive(Default)]
-struct Mem {
-    targets: HashMap<String, HashMap<String, PhaseSet>>,
-    sessions: HashMap<(String, String), PhaseSet>,
-}
+struct Mem(memory::MemState);
 
 impl Mem {
     fn call(
@@ -34,26 +31,15 @@ impl Mem {
                         vec![Target {
                             value: v.into(),
                             in_scope: s,
+                            local: false,
                         }]
                     })
                     .unwrap_or_default(),
                 ..ToolEvent::default()
             }],
+            ..Evaluation::default()
         };
-        let mut snap = Snapshot {
-            targets: self.targets.get(op).cloned().unwrap_or_default(),
-            session: self
-                .sessions
-                .get(&(op.to_string(), session.to_string()))
-                .copied()
-                .unwrap_or_default(),
-        };
-        let (verdict, delta) = evaluate(&EngineConfig::default(), &snap, &eval);
-        apply(&mut snap, &delta);
-        self.targets.insert(op.into(), snap.targets);
-        self.sessions
-            .insert((op.into(), session.into()), snap.session);
-        verdict
+        self.0.step(&EngineConfig::default(), &eval)
     }
 }
 
@@ -141,9 +127,14 @@ fn targetless_events_progress_over_the_session() {
         m.call("op1", "s1", "r3", "exfiltrate", None).action,
         Action::Block
     );
-    // a lone target-less exfiltration in a fresh session is not blocked
-    assert_ne!(
+    // the same operator in a fresh session: progression per operator still blocks
+    assert_eq!(
         m.call("op1", "s2", "r4", "exfiltrate", None).action,
+        Action::Block
+    );
+    // a lone target-less exfiltration by a fresh operator is not blocked
+    assert_ne!(
+        m.call("op2", "s1", "r5", "exfiltrate", None).action,
         Action::Block
     );
 }
@@ -156,6 +147,7 @@ fn events_in_one_request_progress_in_order() {
         targets: vec![Target {
             value: T.into(),
             in_scope: false,
+            local: false,
         }],
         ..ToolEvent::default()
     };
@@ -173,6 +165,7 @@ fn events_in_one_request_progress_in_order() {
             ev("c", "ssh_connect"),
             ev("d", "upload"),
         ],
+        ..Evaluation::default()
     };
     let (v, d) = evaluate(&EngineConfig::default(), &Snapshot::default(), &eval);
     let actions: Vec<Action> = v.events.iter().map(|e| e.action).collect();
@@ -192,7 +185,8 @@ fn events_in_one_request_progress_in_order() {
     assert_eq!(d.approvals[0].call_id, "c");
     assert_eq!(v.approval_id.as_deref(), Some(d.approvals[0].id.as_str()));
     assert_eq!(d.targets.len(), 1);
-    assert_eq!(d.targets[0].1.len(), 3);
+    assert_eq!(d.targets[0].phases.len(), 3);
+    assert_eq!(d.budgets.len(), 3);
 }
 
 #[test]
@@ -247,4 +241,116 @@ fn config_validation() {
         ..EngineConfig::default()
     };
     assert!(bad.validate().is_err());
+}
+
+#[test]
+fn spreading_a_campaign_over_targets_and_sessions_is_still_a_campaign() {
+    // recon on A, exploit on B, lateral on C (session 1), exfiltration to D (session 2):
+    // no single target progresses, the operator does
+    let mut m = Mem::default();
+    m.call("op", "s1", "r1", "nmap", Some(("a.example.com", false)));
+    m.call("op", "s1", "r2", "exploit", Some(("b.example.com", false)));
+    m.call(
+        "op",
+        "s1",
+        "r3",
+        "ssh_connect",
+        Some(("c.example.com", false)),
+    );
+    let v = m.call(
+        "op",
+        "s2",
+        "r4",
+        "data_export",
+        Some(("d.example.com", false)),
+    );
+    assert_eq!(v.action, Action::Block, "{v:?}");
+    assert!(v.reasons.iter().any(|r| r.contains("operator op")), "{v:?}");
+
+    // the same calls with graph and memory switched off: each step looks lone
+    let cfg = EngineConfig {
+        ablation: Ablation::default()
+            .with("graph")
+            .unwrap()
+            .with("memory")
+            .unwrap(),
+        ..EngineConfig::default()
+    };
+    let mut state = memory::MemState::default();
+    let mut last = Verdict::default();
+    for (i, (tool, t)) in [
+        ("nmap", "a.example.com"),
+        ("exploit", "b.example.com"),
+        ("ssh_connect", "c.example.com"),
+        ("data_export", "d.example.com"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let eval = Evaluation {
+            subject: Subject {
+                operator: "op".into(),
+                session: format!("s{}", i / 3),
+                ..Subject::default()
+            },
+            request_id: format!("r{i}"),
+            events: vec![ToolEvent {
+                call_id: "c".into(),
+                tool: tool.into(),
+                targets: vec![Target {
+                    value: t.into(),
+                    ..Target::default()
+                }],
+                ..ToolEvent::default()
+            }],
+            ..Evaluation::default()
+        };
+        last = state.step(&cfg, &eval);
+    }
+    assert!(last.action < Action::Block, "{last:?}");
+}
+
+#[test]
+fn no_gap_escape_the_operator_high_watermark_holds() {
+    // after a completed kill chain an hour's pause (the seed's escape) changes nothing, nor do
+    // four days: the operator's phase high-watermark is a floor that does not decay (only the
+    // latent risk decays, see memory::tests)
+    let cfg = EngineConfig::default();
+    let mut state = memory::MemState::default();
+    let call = |state: &mut memory::MemState, i: usize, at: i64, tool: &str, t: &str| {
+        let eval = Evaluation {
+            subject: Subject {
+                operator: "op".into(),
+                session: "s".into(),
+                ..Subject::default()
+            },
+            request_id: format!("r{i}"),
+            observed_at_ms: at,
+            events: vec![ToolEvent {
+                call_id: "c".into(),
+                tool: tool.into(),
+                targets: vec![Target {
+                    value: t.into(),
+                    ..Target::default()
+                }],
+                ..ToolEvent::default()
+            }],
+            ..Evaluation::default()
+        };
+        state.step(&cfg, &eval)
+    };
+    call(&mut state, 0, 0, "nmap", "x.example.com");
+    call(&mut state, 1, 1_000, "exploit", "x.example.com");
+    assert_eq!(
+        call(&mut state, 2, 2_000, "data_export", "x.example.com").action,
+        Action::Block
+    );
+    let hour = 3_600_000;
+    let v = call(&mut state, 3, 2_000 + hour, "whois", "y.example.com");
+    assert_eq!(v.action, Action::Block, "{v:?}");
+    let v = call(&mut state, 4, 2_000 + 96 * hour, "whois", "z.example.com");
+    assert_eq!(v.action, Action::Block, "{v:?}");
+    assert!(v.reasons[0].starts_with("kill chain on"), "{v:?}");
+    // budgets slide by event time: four days later only this scan counts
+    assert_eq!(v.budgets[0].used, 1);
 }

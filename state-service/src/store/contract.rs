@@ -38,12 +38,14 @@ fn eval(op: &str, session: &str, req: &str, at: i64, tools: &[(&str, &str)]) -> 
                     vec![Target {
                         value: (*target).into(),
                         in_scope: false,
+                        local: false,
                     }]
                 },
                 args_digest: format!("{:064x}", i),
                 ..ToolEvent::default()
             })
             .collect(),
+        ..Evaluation::default()
     }
 }
 
@@ -56,13 +58,8 @@ async fn evaluate(store: &dyn Store, e: &Evaluation) -> Verdict {
     if !stored.is_empty() {
         return verdict_from_stored(&stored);
     }
-    let targets: Vec<String> = e
-        .events
-        .iter()
-        .flat_map(|ev| ev.targets.iter().map(|t| t.value.clone()))
-        .collect();
     let snap = store
-        .load_snapshot(&e.subject.operator, &e.subject.session, &targets)
+        .load_snapshot(&EngineConfig::default(), e)
         .await
         .unwrap();
     let (verdict, delta) = engine::evaluate(&EngineConfig::default(), &snap, e);
@@ -100,14 +97,23 @@ async fn campaign_state_is_per_operator(store: &dyn Store) {
     assert_ne!(v.action, Action::Block, "{v:?}");
 
     let snap = store
-        .load_snapshot("op1", "s1", &[T.to_string(), "other".into()])
+        .load_snapshot(
+            &EngineConfig::default(),
+            &eval("op1", "s1", "q", 3_000, &[("nmap", T), ("nmap", "other")]),
+        )
         .await
         .unwrap();
-    let set = snap.targets[T];
+    let set = snap.targets[T].phases;
     assert_eq!(set.max(), Some(Phase::Exfiltration));
     assert_eq!(set.len(), 3);
     assert!(!snap.targets.contains_key("other"));
-    assert_eq!(snap.session.max(), Some(Phase::Exfiltration));
+    assert_eq!(snap.session.phases.max(), Some(Phase::Exfiltration));
+    assert_eq!(snap.session.recent.len(), 3);
+    assert_eq!(snap.session.recent[0].tool, "nmap");
+    assert_eq!(snap.operator.phases.max(), Some(Phase::Exfiltration));
+    assert_eq!(snap.operator.budgets_used["scans"], 1);
+    assert_eq!(snap.operator.budgets_used["exfiltration"], 2);
+    assert!(snap.session.latent_log > -1.0e8);
 
     let s1 = store.session("op1", "s1").await.unwrap().unwrap();
     assert_eq!(s1.event_count, 3);
@@ -135,7 +141,7 @@ async fn retry_is_not_counted_twice(store: &dyn Store) {
     assert_eq!(again.approval_id, first.approval_id);
     // recording the same evaluation twice (racing replicas) stores the events once
     let snap = store
-        .load_snapshot("op1", "s1", &[T.to_string()])
+        .load_snapshot(&EngineConfig::default(), &e)
         .await
         .unwrap();
     let (v, d) = engine::evaluate(&EngineConfig::default(), &snap, &e);
@@ -173,6 +179,57 @@ async fn approvals_are_stored_pending(store: &dyn Store) {
     assert!(store.approvals("op2").await.unwrap().is_empty());
 }
 
+async fn approved_call_passes_once(store: &dyn Store) {
+    evaluate(store, &eval("op1", "s1", "r1", 1_000, &[("exploit", T)])).await;
+    let call = eval("op1", "s1", "r2", 2_000, &[("ssh_connect", T)]);
+    let v = evaluate(store, &call).await;
+    assert_eq!(v.action, Action::RequireApproval, "{v:?}");
+    let id = v.approval_id.clone().unwrap();
+    let a = &store.approvals("op1").await.unwrap()[0];
+    assert_eq!(a.expires_at_ms, 2_000 + 3_600_000);
+    assert_eq!(a.policy_version, "default|");
+    // not approved yet: the same call in a new request still needs approval
+    let again = evaluate(
+        store,
+        &eval("op1", "s1", "r3", 3_000, &[("ssh_connect", T)]),
+    )
+    .await;
+    assert_eq!(again.action, Action::RequireApproval);
+    assert!(store.approve(&id, 3_500).await.unwrap());
+    assert!(
+        !store.approve(&id, 3_600).await.unwrap(),
+        "approve is single shot"
+    );
+    // approved: the same call (same digest) passes once …
+    let ok = evaluate(
+        store,
+        &eval("op1", "s1", "r4", 4_000, &[("ssh_connect", T)]),
+    )
+    .await;
+    assert_eq!(ok.action, Action::Allow, "{ok:?}");
+    assert!(ok.reasons.iter().any(|r| r.contains(&id)), "{ok:?}");
+    // … and only once
+    let twice = evaluate(
+        store,
+        &eval("op1", "s1", "r5", 5_000, &[("ssh_connect", T)]),
+    )
+    .await;
+    assert_eq!(twice.action, Action::RequireApproval, "{twice:?}");
+    let statuses: Vec<String> = store
+        .approvals("op1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.status)
+        .collect();
+    assert_eq!(statuses[0], "consumed");
+    assert!(!store.deny("nope", 1).await.unwrap());
+    let g = store.campaign_graph("op1").await.unwrap();
+    assert_eq!(g.nodes.len(), 1);
+    assert_eq!(g.nodes[0].max_phase, Some("lateral"));
+    assert_eq!(g.fan_out, 1);
+}
+
 async fn phase_updates_are_monotonic_and_concurrent(store: Arc<dyn Store>) {
     // many concurrent writers on one target, each adding one phase: none may be lost
     let mut handles = Vec::new();
@@ -199,10 +256,17 @@ async fn phase_updates_are_monotonic_and_concurrent(store: Arc<dyn Store>) {
         h.await.unwrap();
     }
     let snap = store
-        .load_snapshot("op1", "s0", &[T.to_string()])
+        .load_snapshot(
+            &EngineConfig::default(),
+            &eval("op1", "s0", "q", 1_000, &[("nmap", T)]),
+        )
         .await
         .unwrap();
-    assert_eq!(snap.targets[T], PhaseSet::from_mask(0b11_1110));
+    assert_eq!(snap.targets[T].phases, PhaseSet::from_mask(0b11_1110));
+    // 20 events, one per budget each: counted exactly once, none lost
+    assert_eq!(snap.operator.budgets_used["scans"], 4);
+    assert_eq!(snap.operator.budgets_used["exploitation"], 4);
+    assert_eq!(snap.operator.budgets_used["exfiltration"], 4);
     assert_eq!(
         store
             .session("op1", "s0")
@@ -242,6 +306,12 @@ macro_rules! contract_suite {
             async fn approvals_are_stored_pending() {
                 let (store, _guard) = $open().await;
                 super::approvals_are_stored_pending(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn approved_call_passes_once() {
+                let (store, _guard) = $open().await;
+                super::approved_call_passes_once(store.as_ref()).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

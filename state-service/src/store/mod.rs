@@ -21,7 +21,9 @@ use std::sync::Arc;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use crate::engine::{Action, Delta, Evaluation, EventVerdict, Phase, Snapshot, Verdict};
+use crate::engine::{
+    Action, Delta, EngineConfig, Evaluation, EventVerdict, Phase, PhaseSet, Snapshot, Verdict,
+};
 
 /// A boxed future returned by [`Store`] methods (keeps the trait object-safe).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -41,6 +43,9 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A concurrent writer used the same single-use approval first; nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// An event as stored (enough to answer a retried request with the stored verdict).
@@ -90,10 +95,77 @@ pub struct Approval {
     pub tool: String,
     /// Digest of the arguments.
     pub args_digest: String,
-    /// `pending`, `approved` or `denied`.
+    /// `pending`, `approved`, `denied` or `consumed` (approved and used once).
     pub status: String,
     /// Creation time (Unix ms).
     pub created_at_ms: i64,
+    /// Policy binding (engine and filter policy versions).
+    pub policy_version: String,
+    /// Expiry (Unix ms, event time).
+    pub expires_at_ms: i64,
+}
+
+/// A node of an operator's campaign graph: one target.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GraphNode {
+    /// Target value.
+    pub target: String,
+    /// Phases reached on it, in kill-chain order.
+    pub phases: Vec<&'static str>,
+    /// Highest phase reached.
+    pub max_phase: Option<&'static str>,
+    /// In the filter's testlab scope (last seen).
+    pub in_scope: bool,
+    /// A path or database rather than a network target.
+    pub local: bool,
+    /// First event time (Unix ms).
+    pub first_seen_ms: i64,
+    /// Last event time (Unix ms).
+    pub last_seen_ms: i64,
+}
+
+/// A pivot edge of a campaign graph.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GraphEdge {
+    /// From this (exploited) target …
+    pub from: String,
+    /// … to this one.
+    pub to: String,
+    /// Times seen.
+    pub count: i64,
+    /// First time seen (Unix ms).
+    pub first_seen_ms: i64,
+}
+
+/// An operator's campaign graph across sessions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CampaignGraph {
+    /// Targets.
+    pub nodes: Vec<GraphNode>,
+    /// Pivots.
+    pub edges: Vec<GraphEdge>,
+    /// Distinct out-of-scope network targets.
+    pub fan_out: i64,
+}
+
+pub(crate) fn graph_node(
+    target: String,
+    mask: i64,
+    in_scope: bool,
+    local: bool,
+    first_seen_ms: i64,
+    last_seen_ms: i64,
+) -> GraphNode {
+    let set = PhaseSet::from_mask(mask);
+    GraphNode {
+        target,
+        phases: set.iter().map(Phase::name).collect(),
+        max_phase: set.max().map(Phase::name),
+        in_scope,
+        local,
+        first_seen_ms,
+        last_seen_ms,
+    }
 }
 
 /// What [`Store::record`] did.
@@ -111,12 +183,14 @@ pub trait Store: Send + Sync {
     /// Answers when the database answers.
     fn ping(&self) -> StoreFuture<'_, ()>;
 
-    /// The operator's phases on `targets` (others are not loaded) and the session's phases.
+    /// Everything the engine needs for `eval`: the operator's state on the exchange's targets
+    /// (others are not loaded), session memory (phases, latent risk, claims, the last 50
+    /// events), the operator profile, budget use in each window ending at the event time,
+    /// graph counts and approved grants for the exchange's argument digests.
     fn load_snapshot<'a>(
         &'a self,
-        operator: &'a str,
-        session: &'a str,
-        targets: &'a [String],
+        cfg: &'a EngineConfig,
+        eval: &'a Evaluation,
     ) -> StoreFuture<'a, Snapshot>;
 
     /// The stored events of an earlier request with this id, in request order (empty if none).
@@ -126,7 +200,10 @@ pub trait Store: Send + Sync {
         request_id: &'a str,
     ) -> StoreFuture<'a, Vec<StoredEvent>>;
 
-    /// Applies an evaluation (events, verdicts, phase delta, approvals) in one transaction.
+    /// Applies an evaluation in one transaction: events (once per (operator, request, call)),
+    /// budget increments of newly stored events only, monotonic merges of targets, session,
+    /// operator and graph, new approvals, and single-use consumption of approved grants
+    /// ([`StoreError::Conflict`], nothing written, if another writer consumed one first).
     fn record<'a>(
         &'a self,
         eval: &'a Evaluation,
@@ -143,6 +220,15 @@ pub trait Store: Send + Sync {
 
     /// The operator's approvals, oldest first.
     fn approvals<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Vec<Approval>>;
+
+    /// Approves a pending approval; false if it is unknown or no longer pending.
+    fn approve<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool>;
+
+    /// Denies a pending approval; false if it is unknown or no longer pending.
+    fn deny<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool>;
+
+    /// The operator's campaign graph.
+    fn campaign_graph<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, CampaignGraph>;
 }
 
 /// Opens (and migrates) the store a database URL names: `sqlite://PATH` (created if missing),
@@ -182,6 +268,45 @@ pub fn verdict_from_stored(events: &[StoredEvent]) -> Verdict {
         });
     }
     v
+}
+
+/// Distinct argument digests of an evaluation.
+pub(crate) fn digests(eval: &Evaluation) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in &eval.events {
+        if !e.args_digest.is_empty() && !out.contains(&e.args_digest) {
+            out.push(e.args_digest.clone());
+        }
+    }
+    out
+}
+
+/// Distinct target values of an evaluation.
+pub(crate) fn target_values(eval: &Evaluation) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in eval.events.iter().flat_map(|e| e.targets.iter()) {
+        if !out.contains(&t.value) {
+            out.push(t.value.clone());
+        }
+    }
+    out
+}
+
+/// Decodes a tactical-buffer row.
+pub(crate) fn recent_event(
+    at_ms: i64,
+    tool: String,
+    phase: i64,
+    targets: &str,
+) -> Result<crate::engine::RecentEvent, StoreError> {
+    let targets: Vec<String> =
+        serde_json::from_str(targets).map_err(|e| StoreError::Corrupt(format!("targets: {e}")))?;
+    Ok(crate::engine::RecentEvent {
+        at_ms,
+        tool,
+        phase: Phase::from_number(phase),
+        targets,
+    })
 }
 
 /// Row values of one event, shared by both backends.

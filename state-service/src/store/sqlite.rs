@@ -10,10 +10,15 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use super::{
-    decode_event, event_rows, Approval, RecordOutcome, SessionRow, Store, StoreError, StoreFuture,
+    decode_event, digests, event_rows, graph_node, recent_event, target_values, Approval,
+    CampaignGraph, GraphEdge, RecordOutcome, SessionRow, Store, StoreError, StoreFuture,
     StoredEvent,
 };
-use crate::engine::{Delta, Evaluation, Phase, PhaseSet, Snapshot, Verdict};
+use crate::engine::memory::TACTICAL_SIZE;
+use crate::engine::{
+    approval_binding, Delta, EngineConfig, Evaluation, Grant, Phase, PhaseSet, Snapshot,
+    TargetState, Verdict,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -23,27 +28,55 @@ const INSERT_EVENT: &str = "INSERT INTO events (operator_id, request_id, call_id
      ON CONFLICT (operator_id, request_id, call_id) DO NOTHING";
 
 const UPSERT_TARGET: &str = "INSERT INTO operator_targets (operator_id, target, max_phase, \
-     phases_mask, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $5, $5) \
+     phases_mask, first_seen_ms, last_seen_ms, in_scope, local) \
+     VALUES ($1, $2, $3, $4, $5, $5, $6, $7) \
      ON CONFLICT (operator_id, target) DO UPDATE SET \
      max_phase = MAX(operator_targets.max_phase, excluded.max_phase), \
      phases_mask = operator_targets.phases_mask | excluded.phases_mask, \
      first_seen_ms = MIN(operator_targets.first_seen_ms, excluded.first_seen_ms), \
-     last_seen_ms = MAX(operator_targets.last_seen_ms, excluded.last_seen_ms)";
+     last_seen_ms = MAX(operator_targets.last_seen_ms, excluded.last_seen_ms), \
+     in_scope = excluded.in_scope, local = excluded.local";
 
 const UPSERT_SESSION: &str = "INSERT INTO sessions (operator_id, session_id, tenant, max_phase, \
-     phases_mask, first_seen_ms, last_seen_ms, event_count) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
+     phases_mask, first_seen_ms, last_seen_ms, event_count, latent_log, claims_mask) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) \
      ON CONFLICT (operator_id, session_id) DO UPDATE SET \
      max_phase = MAX(sessions.max_phase, excluded.max_phase), \
      phases_mask = sessions.phases_mask | excluded.phases_mask, \
      first_seen_ms = MIN(sessions.first_seen_ms, excluded.first_seen_ms), \
      last_seen_ms = MAX(sessions.last_seen_ms, excluded.last_seen_ms), \
-     event_count = sessions.event_count + excluded.event_count";
+     event_count = sessions.event_count + excluded.event_count, \
+     latent_log = MAX(sessions.latent_log, excluded.latent_log), \
+     claims_mask = sessions.claims_mask | excluded.claims_mask";
+
+const UPSERT_OPERATOR: &str = "INSERT INTO operators (operator_id, phases_mask, latent_log, \
+     first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4) \
+     ON CONFLICT (operator_id) DO UPDATE SET \
+     phases_mask = operators.phases_mask | excluded.phases_mask, \
+     latent_log = MAX(operators.latent_log, excluded.latent_log), \
+     first_seen_ms = MIN(operators.first_seen_ms, excluded.first_seen_ms), \
+     last_seen_ms = MAX(operators.last_seen_ms, excluded.last_seen_ms)";
+
+const UPSERT_BUDGET: &str = "INSERT INTO budget_counters (operator_id, budget, bucket_ms, n) \
+     VALUES ($1, $2, $3, 1) ON CONFLICT (operator_id, budget, bucket_ms) \
+     DO UPDATE SET n = budget_counters.n + 1";
+
+const UPSERT_EDGE: &str = "INSERT INTO campaign_edges (operator_id, from_target, to_target, \
+     first_seen_ms, last_seen_ms, n) VALUES ($1, $2, $3, $4, $4, 1) \
+     ON CONFLICT (operator_id, from_target, to_target) DO UPDATE SET \
+     n = campaign_edges.n + 1, \
+     first_seen_ms = MIN(campaign_edges.first_seen_ms, excluded.first_seen_ms), \
+     last_seen_ms = MAX(campaign_edges.last_seen_ms, excluded.last_seen_ms)";
 
 const INSERT_APPROVAL: &str = "INSERT INTO approvals (operator_id, id, session_id, request_id, \
-     call_id, tool, args_digest, status, created_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT (operator_id, id) DO NOTHING";
+     call_id, tool, args_digest, status, created_at_ms, policy_version, expires_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) \
+     ON CONFLICT (operator_id, id) DO NOTHING";
 
-/// The Postgres implementation of [`Store`].
+const CONSUME_APPROVAL: &str = "UPDATE approvals SET status = 'consumed', decided_at_ms = $3 \
+     WHERE operator_id = $1 AND id = $2 AND status = 'approved'";
+
+/// The SQLite implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -96,34 +129,141 @@ impl Store for SqliteStore {
 
     fn load_snapshot<'a>(
         &'a self,
-        operator: &'a str,
-        session: &'a str,
-        targets: &'a [String],
+        cfg: &'a EngineConfig,
+        eval: &'a Evaluation,
     ) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move {
+            let op = eval.subject.operator.as_str();
+            let session = eval.subject.session.as_str();
+            let now = eval.observed_at_ms;
             let mut snap = Snapshot::default();
-            for target in targets {
-                let mask: Option<i64> = sqlx::query_scalar(
-                    "SELECT phases_mask FROM operator_targets \
+            for target in target_values(eval) {
+                let row = sqlx::query(
+                    "SELECT phases_mask, last_seen_ms FROM operator_targets \
                      WHERE operator_id = $1 AND target = $2",
                 )
-                .bind(operator)
-                .bind(target)
+                .bind(op)
+                .bind(&target)
                 .fetch_optional(&self.pool)
                 .await?;
-                if let Some(mask) = mask {
-                    snap.targets
-                        .insert(target.clone(), PhaseSet::from_mask(mask));
+                if let Some(r) = row {
+                    let mask: i64 = r.try_get(0)?;
+                    snap.targets.insert(
+                        target,
+                        TargetState {
+                            phases: PhaseSet::from_mask(mask),
+                            last_seen_ms: r.try_get(1)?,
+                        },
+                    );
                 }
             }
-            let mask: Option<i64> = sqlx::query_scalar(
-                "SELECT phases_mask FROM sessions WHERE operator_id = $1 AND session_id = $2",
+            let row = sqlx::query(
+                "SELECT phases_mask, latent_log, claims_mask FROM sessions \
+                 WHERE operator_id = $1 AND session_id = $2",
             )
-            .bind(operator)
+            .bind(op)
             .bind(session)
             .fetch_optional(&self.pool)
             .await?;
-            snap.session = PhaseSet::from_mask(mask.unwrap_or(0));
+            if let Some(r) = row {
+                let mask: i64 = r.try_get(0)?;
+                let claims: i64 = r.try_get(2)?;
+                snap.session.phases = PhaseSet::from_mask(mask);
+                snap.session.latent_log = r.try_get(1)?;
+                snap.session.claims = u32::try_from(claims).unwrap_or(0);
+            }
+            let rows = sqlx::query(
+                "SELECT observed_at_ms, tool, phase, targets FROM events \
+                 WHERE operator_id = $1 AND session_id = $2 \
+                 ORDER BY observed_at_ms DESC, event_index DESC LIMIT $3",
+            )
+            .bind(op)
+            .bind(session)
+            .bind(TACTICAL_SIZE as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows.iter().rev() {
+                let targets: String = r.try_get(3)?;
+                snap.session.recent.push(recent_event(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    &targets,
+                )?);
+            }
+            let row =
+                sqlx::query("SELECT phases_mask, latent_log FROM operators WHERE operator_id = $1")
+                    .bind(op)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(r) = row {
+                let mask: i64 = r.try_get(0)?;
+                snap.operator.phases = PhaseSet::from_mask(mask);
+                snap.operator.latent_log = r.try_get(1)?;
+            }
+            for b in &cfg.budgets {
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(SUM(n), 0) FROM budget_counters WHERE operator_id = $1 \
+                     AND budget = $2 AND bucket_ms >= $3 AND bucket_ms <= $4",
+                )
+                .bind(op)
+                .bind(&b.name)
+                .bind(b.window_start_bucket(now))
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                snap.operator
+                    .budgets_used
+                    .insert(b.name.clone(), u32::try_from(used).unwrap_or(u32::MAX));
+            }
+            let fan_from = now.saturating_sub(
+                i64::try_from(cfg.fanout_window_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+            );
+            let r = sqlx::query(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen_ms >= $2 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN max_phase >= 2 THEN 1 ELSE 0 END), 0) \
+                 FROM operator_targets WHERE operator_id = $1 AND in_scope = 0 AND local = 0",
+            )
+            .bind(op)
+            .bind(fan_from)
+            .fetch_one(&self.pool)
+            .await?;
+            let count = |i: usize| -> Result<u32, StoreError> {
+                let v: i64 = r.try_get(i)?;
+                Ok(u32::try_from(v).unwrap_or(u32::MAX))
+            };
+            snap.operator.targets_out_of_scope = count(0)?;
+            snap.operator.fanout = count(1)?;
+            snap.operator.advanced_targets = count(2)?;
+            let pivots: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM campaign_edges WHERE operator_id = $1")
+                    .bind(op)
+                    .fetch_one(&self.pool)
+                    .await?;
+            snap.operator.pivots = u32::try_from(pivots).unwrap_or(u32::MAX);
+            let binding = approval_binding(cfg, eval);
+            for digest in digests(eval) {
+                let rows = sqlx::query(
+                    "SELECT id, session_id, tool, expires_at_ms FROM approvals \
+                     WHERE operator_id = $1 AND args_digest = $2 AND status = 'approved' \
+                     AND policy_version = $3 ORDER BY created_at_ms, id",
+                )
+                .bind(op)
+                .bind(&digest)
+                .bind(&binding)
+                .fetch_all(&self.pool)
+                .await?;
+                for r in rows {
+                    snap.grants.push(Grant {
+                        id: r.try_get(0)?,
+                        session: r.try_get(1)?,
+                        tool: r.try_get(2)?,
+                        args_digest: digest.clone(),
+                        policy_version: binding.clone(),
+                        expires_at_ms: r.try_get(3)?,
+                    });
+                }
+            }
             Ok(snap)
         })
     }
@@ -176,7 +316,7 @@ impl Store for SqliteStore {
             let mut tx = self.pool.begin().await?;
             let mut inserted = 0u64;
             for row in &rows {
-                inserted += sqlx::query(INSERT_EVENT)
+                let n = sqlx::query(INSERT_EVENT)
                     .bind(&s.operator)
                     .bind(&eval.request_id)
                     .bind(&row.call_id)
@@ -195,14 +335,40 @@ impl Store for SqliteStore {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                inserted += n;
+                if n == 0 {
+                    continue;
+                }
+                for b in delta.budgets.iter().filter(|b| b.call_id == row.call_id) {
+                    sqlx::query(UPSERT_BUDGET)
+                        .bind(&s.operator)
+                        .bind(&b.budget)
+                        .bind(b.bucket_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
-            for (target, set) in &delta.targets {
+            for id in &delta.consumed {
+                let n = sqlx::query(CONSUME_APPROVAL)
+                    .bind(&s.operator)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::Conflict(format!("approval {id} already used")));
+                }
+            }
+            for t in &delta.targets {
                 sqlx::query(UPSERT_TARGET)
                     .bind(&s.operator)
-                    .bind(target)
-                    .bind(phase_number(*set))
-                    .bind(set.mask())
+                    .bind(&t.target)
+                    .bind(phase_number(t.phases))
+                    .bind(t.phases.mask())
                     .bind(now)
+                    .bind(i64::from(t.in_scope))
+                    .bind(i64::from(t.local))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -214,8 +380,26 @@ impl Store for SqliteStore {
                 .bind(delta.session.mask())
                 .bind(now)
                 .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
+                .bind(delta.session_latent_log)
+                .bind(i64::from(delta.session_claims))
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(UPSERT_OPERATOR)
+                .bind(&s.operator)
+                .bind(delta.operator.mask())
+                .bind(delta.operator_latent_log)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for (from, to) in &delta.edges {
+                sqlx::query(UPSERT_EDGE)
+                    .bind(&s.operator)
+                    .bind(from)
+                    .bind(to)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for a in &delta.approvals {
                 sqlx::query(INSERT_APPROVAL)
                     .bind(&s.operator)
@@ -226,6 +410,8 @@ impl Store for SqliteStore {
                     .bind(&a.tool)
                     .bind(&a.args_digest)
                     .bind(now)
+                    .bind(&a.policy_version)
+                    .bind(a.expires_at_ms)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -265,8 +451,8 @@ impl Store for SqliteStore {
     fn approvals<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Vec<Approval>> {
         Box::pin(async move {
             let rows = sqlx::query(
-                "SELECT id, session_id, tool, args_digest, status, created_at_ms FROM approvals \
-                 WHERE operator_id = $1 ORDER BY created_at_ms, id",
+                "SELECT id, session_id, tool, args_digest, status, created_at_ms, policy_version, \
+                 expires_at_ms FROM approvals WHERE operator_id = $1 ORDER BY created_at_ms, id",
             )
             .bind(operator)
             .fetch_all(&self.pool)
@@ -280,9 +466,80 @@ impl Store for SqliteStore {
                         args_digest: r.try_get(3)?,
                         status: r.try_get(4)?,
                         created_at_ms: r.try_get(5)?,
+                        policy_version: r.try_get(6)?,
+                        expires_at_ms: r.try_get(7)?,
                     })
                 })
                 .collect()
         })
+    }
+
+    fn approve<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
+        Box::pin(async move { self.decide(id, "approved", now_ms).await })
+    }
+
+    fn deny<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
+        Box::pin(async move { self.decide(id, "denied", now_ms).await })
+    }
+
+    fn campaign_graph<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, CampaignGraph> {
+        Box::pin(async move {
+            let mut g = CampaignGraph::default();
+            let rows = sqlx::query(
+                "SELECT target, phases_mask, in_scope, local, first_seen_ms, last_seen_ms \
+                 FROM operator_targets WHERE operator_id = $1 ORDER BY first_seen_ms, target",
+            )
+            .bind(operator)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                let in_scope: i64 = r.try_get(2)?;
+                let local: i64 = r.try_get(3)?;
+                let node = graph_node(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    in_scope != 0,
+                    local != 0,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                );
+                if !node.in_scope && !node.local {
+                    g.fan_out += 1;
+                }
+                g.nodes.push(node);
+            }
+            let rows = sqlx::query(
+                "SELECT from_target, to_target, n, first_seen_ms FROM campaign_edges \
+                 WHERE operator_id = $1 ORDER BY first_seen_ms, from_target, to_target",
+            )
+            .bind(operator)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                g.edges.push(GraphEdge {
+                    from: r.try_get(0)?,
+                    to: r.try_get(1)?,
+                    count: r.try_get(2)?,
+                    first_seen_ms: r.try_get(3)?,
+                });
+            }
+            Ok(g)
+        })
+    }
+}
+
+impl SqliteStore {
+    async fn decide(&self, id: &str, status: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE approvals SET status = $1, decided_at_ms = $2 \
+             WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
     }
 }
