@@ -5,7 +5,7 @@ WASM := target/wasm32-wasip1/wasm/llmfw_filter.wasm
 # Tests start Envoy processes in parallel; two at a time suits the 2-core CI machine.
 TEST_THREADS ?= 2
 
-.PHONY: all tools build wasm run test lint unit e2e clean
+.PHONY: all tools build wasm run test lint fuzz bench clean
 
 all: build
 
@@ -40,3 +40,18 @@ test: build lint
 clean:
 	$(CARGO) clean
 	rm -rf .run
+
+## Fuzz every parser for FUZZ_SECONDS each (default 60): make fuzz FUZZ_SECONDS=300
+fuzz:
+	@scripts/fuzz.sh
+
+## Benchmarks: the core's criterion benches and the state service's gRPC load on SQLite and
+## PostgreSQL (numbers go into docs/performance.md).
+bench: build
+	$(CARGO) bench -p llmfw-core --bench exchange -- --warm-up-time 2 --measurement-time 5
+	$(CARGO) build --release -p llmfw-state
+	rm -f target/bench-state.db*
+	target/release/llmfw-state bench --database-url sqlite://target/bench-state.db --events 20000 --concurrency 32
+	DB="$$(scripts/ensure-postgres.sh)"; \
+	  psql "$$DB" -qc 'DROP DATABASE IF EXISTS llmfw_bench' -c 'CREATE DATABASE llmfw_bench' && \
+	  target/release/llmfw-state bench --database-url "$${DB%/*}/llmfw_bench" --events 20000 --concurrency 32

@@ -4,10 +4,18 @@
 //! compiles it once into the immutable [`Config`] the filter uses for every request. Every error
 //! names the offending field.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::tools::DenyList;
+
+pub mod tools;
+
+use self::tools::{RawTools, ToolsConfig};
 use crate::wire::Format;
+
+pub mod detect;
 
 /// Default `max_body_bytes`: 1 MiB, Envoy's default buffer limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -48,6 +56,7 @@ pub struct RawConfig {
     state_service: Option<RawStateService>,
     tools: Option<RawTools>,
     max_body_bytes: Option<u64>,
+    detect: Option<detect::RawDetect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,12 +80,6 @@ struct RawStateService {
     cluster: Option<String>,
     timeout_ms: Option<u64>,
     failure_mode: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTools {
-    deny: Option<Vec<String>>,
 }
 
 /// What happens to proposed tool calls when the state service cannot answer.
@@ -140,8 +143,12 @@ pub struct Config {
     pub state_service: Option<StateService>,
     /// Tools blocked by name.
     pub deny: DenyList,
+    /// The rest of the `tools` section: allow list, argument rules, scope, classification.
+    pub tools: ToolsConfig,
     /// Largest request or response body the filter buffers.
     pub max_body_bytes: usize,
+    /// Compiled content detectors (`detect` section).
+    pub detect: Arc<crate::detect::Detector>,
 }
 
 impl Config {
@@ -254,7 +261,9 @@ impl RawConfig {
             }
         };
 
-        let deny_raw = self.tools.and_then(|t| t.deny).unwrap_or_default();
+        let mut raw_tools = self.tools.unwrap_or_default();
+        let deny_raw = raw_tools.deny.take().unwrap_or_default();
+        let tools = raw_tools.compile()?;
         let deny = DenyList::compile(&deny_raw)
             .map_err(|(i, problem)| invalid(format!("tools.deny[{i}]"), problem))?;
 
@@ -267,11 +276,17 @@ impl RawConfig {
                 .map_err(|_| invalid("max_body_bytes", "does not fit this platform"))?,
         };
 
+        let detect_config = self.detect.unwrap_or_default().validate()?;
+        let detect = crate::detect::Detector::compile(detect_config)
+            .map_err(|e| invalid("detect", format!("built-in rules failed to compile: {e}")))?;
+
         Ok(Config {
+            detect: Arc::new(detect),
             routes,
             identity,
             state_service,
             deny,
+            tools,
             max_body_bytes,
         })
     }

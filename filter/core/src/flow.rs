@@ -293,23 +293,28 @@ impl Exchange {
         let mut stateless = Vec::with_capacity(calls.len());
         let mut events = Vec::new();
         let mut sent = Vec::new();
+        let mut families: Vec<&'static str> = Vec::new();
         for (i, call) in calls.iter().enumerate() {
-            if let Some(pattern) = self.config.deny.matches(&call.name) {
-                stateless.push(CallVerdict::new(
-                    Action::Block,
-                    format!("tool is deny-listed ({pattern})"),
-                ));
-                continue;
-            }
-            let args = match &call.arguments {
-                Ok(a) => a,
-                Err(_) => {
-                    stateless.push(CallVerdict::new(Action::Block, REASON_UNPARSABLE));
-                    continue;
+            let policy = tools::policy::check(
+                &self.config,
+                tools::policy::CallInput {
+                    name: &call.name,
+                    arguments: &call.arguments,
+                    duplicate_keys: call.duplicate_keys,
+                },
+            );
+            let blocked = policy.verdict.action == Action::Block;
+            for f in policy.families {
+                if !families.contains(&f) {
+                    families.push(f);
                 }
+            }
+            stateless.push(policy.verdict);
+            let args = match &call.arguments {
+                Ok(a) if !blocked => a,
+                _ => continue,
             };
-            stateless.push(CallVerdict::allow());
-            events.push(tool_event(call, args));
+            events.push(tool_event(&self.config, call, args));
             sent.push(i);
         }
         let Some(state) = self
@@ -327,7 +332,7 @@ impl Exchange {
                 None,
             ));
         };
-        let findings = findings_summary(&stateless);
+        let findings = findings_summary(&stateless, &families);
         let subject = self.subject();
         let request_id = self
             .request_id
@@ -414,42 +419,34 @@ impl Exchange {
     }
 }
 
-fn tool_event(call: &ProposedCall, args: &Value) -> pb::ToolEvent {
-    let targets = tools::extract_targets(args)
+fn tool_event(config: &Config, call: &ProposedCall, args: &Value) -> pb::ToolEvent {
+    let class = tools::classify(config, &call.name, args);
+    let targets = class
+        .targets
         .into_iter()
         .map(|t| pb::Target {
             value: t.value,
             kind: t.kind as i32,
-            in_scope: false,
+            in_scope: t.in_scope,
         })
         .collect();
     pb::ToolEvent {
         call_id: call.id.clone(),
         tool: call.name.clone(),
-        category: String::new(),
-        phase: pb::Phase::Unknown as i32,
+        category: class.category,
+        phase: class.phase as i32,
         targets,
         args_digest: tools::args_digest(args),
         direction: pb::Direction::Proposed as i32,
     }
 }
 
-fn findings_summary(stateless: &[CallVerdict]) -> pb::FindingsSummary {
+fn findings_summary(stateless: &[CallVerdict], families: &[&str]) -> pb::FindingsSummary {
     let blocked: Vec<&CallVerdict> = stateless
         .iter()
         .filter(|v| v.action != Action::Allow)
         .collect();
-    let mut families: Vec<String> = Vec::new();
-    for v in &blocked {
-        let fam = if v.reasons.iter().any(|r| r == REASON_UNPARSABLE) {
-            "unparsable_tool_arguments"
-        } else {
-            "tool_denylist"
-        };
-        if !families.iter().any(|f| f == fam) {
-            families.push(fam.to_owned());
-        }
-    }
+    let families = families.iter().map(|f| (*f).to_owned()).collect();
     let max = blocked
         .iter()
         .map(|v| v.action)

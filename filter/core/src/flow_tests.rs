@@ -199,9 +199,9 @@ fn evaluate_request_contents() {
     let e = &req.events[1];
     assert_eq!(
         (e.call_id.as_str(), e.tool.as_str(), e.category.as_str()),
-        ("call_b", "data_export", "")
+        ("call_b", "data_export", "exfiltration")
     );
-    assert_eq!(e.phase, pb::Phase::Unknown as i32);
+    assert_eq!(e.phase, pb::Phase::Exfiltration as i32);
     assert_eq!(e.direction, pb::Direction::Proposed as i32);
     assert_eq!(e.targets.len(), 2);
     assert_eq!(e.targets[0].kind, pb::TargetKind::Url as i32);

@@ -7,6 +7,8 @@
 //!
 //! - [`config`]: plugin config JSON → validated [`config::Config`]
 //! - [`wire`]: provider formats → neutral view, and surgical edits back
+//! - [`detect`]: findings (injection, secrets, exfiltration, argument threats) and decisions
+//! - [`sanitize`]: normalised and decoded variants of a text, Unicode smuggling signals
 //! - [`tools`]: deny globs, target extraction, canonical args digest
 //! - [`identity`]: tenant/operator/session, conversation fingerprint
 //! - [`verdict`], [`enforce`]: actions, refusals and `x-llmfw-*` headers
@@ -14,10 +16,14 @@
 //! - [`metrics`]: metric name constants
 
 pub mod config;
+pub mod detect;
 pub mod enforce;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod metrics;
+pub mod sanitize;
 pub mod tools;
 pub mod verdict;
 pub mod wire;

@@ -58,3 +58,12 @@ fn route_matching_by_prefix() {
     assert!(cfg.route_for("/v1/chat/completions?x=1").is_some());
     assert!(cfg.route_for("/v1/embeddings").is_none());
 }
+
+#[test]
+fn eval_policy_is_valid() {
+    let cfg = Config::from_json(include_bytes!("../../../../tests/eval/policy.json")).unwrap();
+    assert!(cfg.tools.scope.contains_host("10.1.2.3"));
+    assert!(cfg.tools.scope.contains_host("db.testlab.local"));
+    assert!(!cfg.tools.scope.contains_host("example.com"));
+    assert!(cfg.deny.matches("delete_user").is_some());
+}

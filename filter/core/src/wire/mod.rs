@@ -5,6 +5,7 @@
 //! edits go through `serde_json::Value` with preserved key order, so everything not touched survives.
 
 pub mod openai_chat;
+pub mod sse;
 
 use serde_json::Value;
 
@@ -57,6 +58,8 @@ pub struct ProposedCall {
     pub name: String,
     /// Parsed arguments, or the raw string when it is not valid JSON.
     pub arguments: Result<Value, String>,
+    /// True when the raw arguments repeat a JSON key (serde_json keeps only the last).
+    pub duplicate_keys: bool,
 }
 
 /// A call to remove from a response, with the refusal text shown in its place.

@@ -70,7 +70,11 @@ pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
-            let arguments = match func.and_then(|f| f.get("arguments")) {
+            let raw = func.and_then(|f| f.get("arguments"));
+            let duplicate_keys = raw
+                .and_then(Value::as_str)
+                .is_some_and(crate::tools::dupkeys::has_duplicate_keys);
+            let arguments = match raw {
                 Some(Value::String(s)) if s.trim().is_empty() => Ok(json!({})),
                 Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| s.clone()),
                 // Some compatible servers send the object itself.
@@ -84,6 +88,7 @@ pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
                 id,
                 name,
                 arguments,
+                duplicate_keys,
             });
         }
     }

@@ -1,24 +1,33 @@
-//! Tool policy primitives: the deny list (exact names and `*` globs), target extraction from
-//! tool arguments, and the canonical arguments digest sent to the state service.
+//! Tool policy and classification.
+//!
+//! - [`glob`]: `*` globs for tool names and domains; [`DenyList`] (also used for `tools.allow`)
+//! - [`scope`]: the configured testlab scope (CIDRs, domain globs, URL and path prefixes)
+//! - [`classify()`]: category, kill-chain phase and targets of a call, by tool name and arguments
+//! - target extraction from arguments, and the canonical arguments digest sent to the state service
 
 use llmfw_api::v1::TargetKind;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod args;
+pub mod classify;
+pub mod cmdline;
+pub mod dupkeys;
+pub mod glob;
+pub mod policy;
+pub mod schema;
+pub mod scope;
+pub mod shell;
+mod shell_rules;
+mod sql;
+
+pub use classify::{classify, Classification, ClassifiedTarget};
+pub use glob::Glob;
+
 /// Compiled deny list. Matching is ASCII case-insensitive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenyList {
     patterns: Vec<Glob>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Glob {
-    source: String,
-    /// Literal pieces between `*`; `anchored_start`/`anchored_end` tell whether the pattern
-    /// starts/ends with a literal.
-    parts: Vec<String>,
-    anchored_start: bool,
-    anchored_end: bool,
 }
 
 impl DenyList {
@@ -37,64 +46,12 @@ impl DenyList {
         self.patterns
             .iter()
             .find(|g| g.matches(&tool))
-            .map(|g| g.source.as_str())
+            .map(Glob::source)
     }
 
     /// True when nothing is denied.
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
-    }
-}
-
-impl Glob {
-    fn compile(pattern: &str) -> Result<Glob, String> {
-        if pattern.is_empty() {
-            return Err("must not be empty".to_owned());
-        }
-        if pattern.contains("**") {
-            return Err(format!("invalid glob {pattern:?}: '**' is not allowed"));
-        }
-        if let Some(c) = pattern.chars().find(|c| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '*'))
-        }) {
-            return Err(format!(
-                "invalid glob {pattern:?}: character {c:?} (allowed: letters, digits, _ - . : / and *)"
-            ));
-        }
-        let lower = pattern.to_ascii_lowercase();
-        Ok(Glob {
-            source: pattern.to_owned(),
-            parts: lower.split('*').map(str::to_owned).collect(),
-            anchored_start: !lower.starts_with('*'),
-            anchored_end: !lower.ends_with('*'),
-        })
-    }
-
-    fn matches(&self, s: &str) -> bool {
-        if self.parts.len() == 1 {
-            return self.parts.first().is_some_and(|p| p == s);
-        }
-        let mut rest = s;
-        let last = self.parts.len() - 1;
-        for (i, part) in self.parts.iter().enumerate() {
-            if part.is_empty() {
-                continue;
-            }
-            if i == 0 && self.anchored_start {
-                match rest.strip_prefix(part.as_str()) {
-                    Some(r) => rest = r,
-                    None => return false,
-                }
-            } else if i == last && self.anchored_end {
-                return rest.len() >= part.len() && rest.ends_with(part.as_str());
-            } else {
-                match rest.find(part.as_str()) {
-                    Some(pos) => rest = &rest[pos + part.len()..],
-                    None => return false,
-                }
-            }
-        }
-        true
     }
 }
 
@@ -234,5 +191,4 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "tools_tests.rs"]
 mod tests;

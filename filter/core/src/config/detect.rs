@@ -1,0 +1,218 @@
+//! The `detect` section of the plugin config: which families act how, per channel.
+//!
+//! ```json
+//! "detect": {
+//!   "enabled": true,
+//!   "tool_result_injection": "redact",
+//!   "actions": { "secret": "warn" },
+//!   "argument_actions": { "ssrf": "block" },
+//!   "exfil_allow_hosts": ["docs.example.com", "*.example.org"],
+//!   "max_decoded_bytes": 65536,
+//!   "max_decode_depth": 3
+//! }
+//! ```
+//! Parsed with `deny_unknown_fields`; every error names the field (`detect.actions.secrt`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{invalid, ConfigError};
+use crate::detect::Family;
+use crate::sanitize::{Limits, DEFAULT_MAX_DECODED_BYTES, MAX_DEPTH};
+use crate::verdict::Action;
+
+/// The `detect` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetect {
+    enabled: Option<bool>,
+    tool_result_injection: Option<String>,
+    actions: Option<BTreeMap<String, String>>,
+    argument_actions: Option<BTreeMap<String, String>>,
+    exfil_allow_hosts: Option<Vec<String>>,
+    max_decoded_bytes: Option<u64>,
+    max_decode_depth: Option<u8>,
+}
+
+/// What to do with a tool result that carries an injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolResultMode {
+    /// Reject the whole request.
+    Block,
+    /// Replace that tool result's content with a notice, keep the rest (default).
+    Redact,
+    /// Let it pass, with decision headers.
+    Warn,
+}
+
+impl ToolResultMode {
+    /// Config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolResultMode::Block => "block",
+            ToolResultMode::Redact => "redact",
+            ToolResultMode::Warn => "warn",
+        }
+    }
+}
+
+/// The compiled `detect` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectConfig {
+    /// Stateless content detection on/off (default on).
+    pub enabled: bool,
+    /// Tool results carrying injection: block | redact | warn.
+    pub tool_result_injection: ToolResultMode,
+    /// Action per family for texts (system, user, assistant, tool results).
+    pub text_actions: BTreeMap<Family, Action>,
+    /// Action per family for tool-call arguments.
+    pub argument_actions: BTreeMap<Family, Action>,
+    /// Hosts (exact or `*.suffix`) that markdown images/links may point at with data.
+    pub exfil_allow_hosts: Vec<String>,
+    /// Decoding limits.
+    pub limits: Limits,
+}
+
+/// Default action of a family found in a text (prompt or tool result).
+pub fn default_text_action(f: Family) -> Action {
+    match f {
+        Family::Secret | Family::Pii => Action::Warn,
+        Family::ShellInjection
+        | Family::SqlInjection
+        | Family::PathTraversal
+        | Family::Ssrf
+        | Family::TemplateInjection => Action::Warn,
+        Family::PromptInjection
+        | Family::IndirectInjection
+        | Family::SystemPromptExtraction
+        | Family::Jailbreak
+        | Family::UnicodeSmuggling
+        | Family::Exfiltration => Action::Block,
+    }
+}
+
+/// Default action of a family found in tool-call arguments.
+pub fn default_argument_action(f: Family) -> Action {
+    match f {
+        Family::Pii => Action::Warn,
+        _ => Action::Block,
+    }
+}
+
+impl Default for DetectConfig {
+    fn default() -> DetectConfig {
+        DetectConfig {
+            enabled: true,
+            tool_result_injection: ToolResultMode::Redact,
+            text_actions: Family::ALL
+                .iter()
+                .map(|&f| (f, default_text_action(f)))
+                .collect(),
+            argument_actions: Family::ALL
+                .iter()
+                .map(|&f| (f, default_argument_action(f)))
+                .collect(),
+            exfil_allow_hosts: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn parse_action(field: &str, value: &str) -> Result<Action, ConfigError> {
+    match value {
+        "allow" => Ok(Action::Allow),
+        "warn" => Ok(Action::Warn),
+        "require_approval" => Ok(Action::RequireApproval),
+        "block" => Ok(Action::Block),
+        other => Err(invalid(
+            field,
+            format!("must be one of allow, warn, require_approval, block; got {other:?}"),
+        )),
+    }
+}
+
+fn overrides(
+    section: &str,
+    raw: Option<BTreeMap<String, String>>,
+    into: &mut BTreeMap<Family, Action>,
+) -> Result<(), ConfigError> {
+    for (name, value) in raw.unwrap_or_default() {
+        let field = format!("detect.{section}.{name}");
+        let family = Family::from_name(&name).ok_or_else(|| {
+            let known: Vec<&str> = Family::ALL.iter().map(|f| f.as_str()).collect();
+            invalid(
+                &field,
+                format!("unknown family (known: {})", known.join(", ")),
+            )
+        })?;
+        into.insert(family, parse_action(&field, &value)?);
+    }
+    Ok(())
+}
+
+impl RawDetect {
+    /// Validates and compiles the section.
+    pub fn validate(self) -> Result<DetectConfig, ConfigError> {
+        let mut out = DetectConfig {
+            enabled: self.enabled.unwrap_or(true),
+            ..DetectConfig::default()
+        };
+        out.tool_result_injection = match self.tool_result_injection.as_deref() {
+            None | Some("redact") => ToolResultMode::Redact,
+            Some("block") => ToolResultMode::Block,
+            Some("warn") => ToolResultMode::Warn,
+            Some(other) => {
+                return Err(invalid(
+                    "detect.tool_result_injection",
+                    format!("must be \"block\", \"redact\" or \"warn\", got {other:?}"),
+                ))
+            }
+        };
+        overrides("actions", self.actions, &mut out.text_actions)?;
+        overrides(
+            "argument_actions",
+            self.argument_actions,
+            &mut out.argument_actions,
+        )?;
+        for (i, h) in self
+            .exfil_allow_hosts
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let host = h.trim().to_ascii_lowercase();
+            let bare = host.strip_prefix("*.").unwrap_or(&host);
+            let ok = !bare.is_empty()
+                && bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok {
+                return Err(invalid(
+                    format!("detect.exfil_allow_hosts[{i}]"),
+                    "must be a host name or *.suffix",
+                ));
+            }
+            out.exfil_allow_hosts.push(host);
+        }
+        if let Some(n) = self.max_decoded_bytes {
+            if n > 16 * 1024 * 1024 {
+                return Err(invalid(
+                    "detect.max_decoded_bytes",
+                    "must be at most 16777216",
+                ));
+            }
+            out.limits.max_decoded_bytes = usize::try_from(n).unwrap_or(DEFAULT_MAX_DECODED_BYTES);
+        }
+        if let Some(d) = self.max_decode_depth {
+            if d > MAX_DEPTH {
+                return Err(invalid(
+                    "detect.max_decode_depth",
+                    format!("must be between 0 and {MAX_DEPTH}"),
+                ));
+            }
+            out.limits.max_depth = d;
+        }
+        Ok(out)
+    }
+}

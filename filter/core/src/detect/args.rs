@@ -1,0 +1,276 @@
+//! Argument threats: shell command injection, SQL injection, path traversal, SSRF and template
+//! injection in tool-call arguments. Context comes from the tool name and the argument key: a
+//! `bash` tool's `command` may contain pipes (only destructive/reverse-shell forms count there), a
+//! `sql` tool's `query` may contain `UNION SELECT` (only injection forms count there).
+//! Values are checked raw and canonicalised (percent/overlong-UTF-8/HTML/escape decoding).
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::rules::{rule_err, RuleError};
+use super::{Family, Severity};
+use crate::sanitize::decode;
+
+mod ssrf;
+
+const ARGUMENTS: &str = include_str!("../../rules/arguments.json");
+/// Values longer than this are checked on their first this-many bytes only.
+const MAX_VALUE: usize = 64 * 1024;
+const MAX_LEAVES: usize = 512;
+const MAX_NESTING: usize = 32;
+
+/// Argument context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ctx {
+    /// A command line for a shell tool.
+    Shell,
+    /// An SQL statement for a database tool.
+    Sql,
+    /// A URL for a fetch/HTTP tool.
+    Url,
+    /// A file path.
+    Path,
+    /// Anything else.
+    Generic,
+}
+
+impl Ctx {
+    fn name(self) -> &'static str {
+        match self {
+            Ctx::Shell => "shell",
+            Ctx::Sql => "sql",
+            Ctx::Url => "url",
+            Ctx::Path => "path",
+            Ctx::Generic => "generic",
+        }
+    }
+}
+
+fn has_any(s: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| s.contains(w))
+}
+
+/// Context of a value from the tool name and key.
+pub fn context(tool: &str, key: &str, value: &str) -> Ctx {
+    let t = tool.to_ascii_lowercase();
+    let k = key.to_ascii_lowercase();
+    if has_any(&k, &["command", "cmd", "script", "shell"])
+        || has_any(
+            &t,
+            &[
+                "bash",
+                "shell",
+                "exec",
+                "terminal",
+                "powershell",
+                "run_command",
+                "cmd",
+            ],
+        )
+    {
+        Ctx::Shell
+    } else if has_any(&k, &["sql", "query", "statement"])
+        && has_any(
+            &t,
+            &[
+                "sql", "query", "db", "database", "postgres", "mysql", "sqlite",
+            ],
+        )
+        || k == "sql"
+    {
+        Ctx::Sql
+    } else if has_any(&k, &["url", "uri", "endpoint", "href", "link"])
+        || value.trim_start().to_ascii_lowercase().starts_with("http")
+    {
+        Ctx::Url
+    } else if has_any(&k, &["path", "file", "dir", "folder"]) {
+        Ctx::Path
+    } else {
+        Ctx::Generic
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArgRule {
+    id: String,
+    family: String,
+    severity: String,
+    contexts: Vec<String>,
+    pattern: String,
+}
+
+#[derive(Debug, Clone)]
+struct ArgRule {
+    id: String,
+    family: Family,
+    severity: Severity,
+    contexts: Vec<String>,
+    re: Regex,
+}
+
+/// Compiled argument rules.
+#[derive(Debug, Clone)]
+pub struct ArgRules {
+    rules: Vec<ArgRule>,
+}
+
+/// A match with the variant it was found in.
+#[derive(Debug, Clone, Copy)]
+pub struct ArgMatch<'a> {
+    pub rule_id: &'a str,
+    pub family: Family,
+    pub severity: Severity,
+    pub variant: &'static str,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Collects `(json_pointer, string)` for every string (and object key) in `v`.
+pub fn string_leaves(v: &Value, path: String, out: &mut Vec<(String, String)>, depth: usize) {
+    if out.len() >= MAX_LEAVES || depth > MAX_NESTING {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push((path, s.chars().take(MAX_VALUE).collect())),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                string_leaves(x, format!("{path}/{i}"), out, depth + 1);
+            }
+        }
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
+                string_leaves(x, p, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Overlong UTF-8 and %u forms of `.`, `/` and `\` seen in traversal payloads.
+const OVERLONG: &[(&str, &str)] = &[
+    ("%c0%ae", "."),
+    ("%e0%80%ae", "."),
+    ("%f0%80%80%ae", "."),
+    ("%f8%80%80%80%ae", "."),
+    ("%c0%2e", "."),
+    ("%c0%5e", "."),
+    ("%c0%fe", "."),
+    ("%c0%6e", "."),
+    ("%uff0e", "."),
+    ("%u002e", "."),
+    ("%e0%40%ae", "."),
+    ("%c0%af", "/"),
+    ("%e0%80%af", "/"),
+    ("%f0%80%80%af", "/"),
+    ("%f8%80%80%80%af", "/"),
+    ("%c0%2f", "/"),
+    ("%u2215", "/"),
+    ("%u002f", "/"),
+    ("%c1%9c", "\\"),
+    ("%c0%5c", "\\"),
+    ("%c1%1c", "\\"),
+    ("%c1%af", "/"),
+    ("%u2216", "\\"),
+    ("%u005c", "\\"),
+    ("%bg%qf", "/"),
+    ("0x2f", "/"),
+    ("0x5c", "\\"),
+    ("0x2e", "."),
+];
+
+/// Raw value plus canonical decodings (deduplicated).
+fn variants(value: &str) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = vec![("original", value.to_owned())];
+    let mut cur = value.to_ascii_lowercase();
+    if cur.contains('%') || cur.contains("0x") {
+        for _ in 0..3 {
+            let before = cur.clone();
+            cur = cur.replace("%25", "%").replace("%%", "%");
+            if cur == before {
+                break;
+            }
+        }
+        for (from, to) in OVERLONG {
+            cur = cur.replace(from, to);
+        }
+        // %%32%%65 style double encodings collapse above; decode the rest.
+        for _ in 0..3 {
+            match decode::percent(&cur) {
+                Some(d) if d != cur => cur = d,
+                _ => break,
+            }
+        }
+        out.push(("decoded:percent", cur));
+    }
+    if let Some(h) = decode::html(value) {
+        out.push(("decoded:html", h));
+    }
+    if let Some(e) = decode::escapes(value) {
+        out.push(("decoded:escape", e));
+    }
+    out.dedup_by(|a, b| a.1 == b.1);
+    out
+}
+
+impl ArgRules {
+    /// Loads `rules/arguments.json`.
+    pub fn compile() -> Result<ArgRules, RuleError> {
+        let raw: Vec<RawArgRule> = serde_json::from_str(ARGUMENTS)
+            .map_err(|e| rule_err("rules/arguments.json", e.to_string()))?;
+        let mut rules = Vec::with_capacity(raw.len());
+        for r in raw {
+            rules.push(ArgRule {
+                family: Family::from_name(&r.family)
+                    .ok_or_else(|| rule_err(&r.id, "unknown family"))?,
+                severity: Severity::from_name(&r.severity)
+                    .ok_or_else(|| rule_err(&r.id, "unknown severity"))?,
+                contexts: r.contexts,
+                re: Regex::new(&r.pattern).map_err(|e| rule_err(&r.id, e.to_string()))?,
+                id: r.id,
+            });
+        }
+        Ok(ArgRules { rules })
+    }
+
+    /// Scans one string argument.
+    pub fn scan<'a>(&'a self, tool: &str, key: &str, value: &str) -> Vec<ArgMatch<'a>> {
+        let mut out: Vec<ArgMatch<'a>> = Vec::new();
+        let ctx = context(tool, key, value);
+        let vars = variants(value);
+        for r in &self.rules {
+            if !r.contexts.iter().any(|c| c == ctx.name()) {
+                continue;
+            }
+            for (label, text) in &vars {
+                if let Some(m) = r.re.find(text) {
+                    out.push(ArgMatch {
+                        rule_id: &r.id,
+                        family: r.family,
+                        severity: r.severity,
+                        variant: label,
+                        offset: m.start(),
+                        len: m.len(),
+                    });
+                    break;
+                }
+            }
+        }
+        for (label, text) in &vars {
+            if let Some(m) = ssrf::scan(text, ctx == Ctx::Url) {
+                out.push(ArgMatch {
+                    rule_id: m.rule_id,
+                    family: m.family,
+                    severity: m.severity,
+                    variant: label,
+                    offset: m.offset,
+                    len: m.len,
+                });
+                break;
+            }
+        }
+        out
+    }
+}

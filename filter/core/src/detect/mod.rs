@@ -1,0 +1,457 @@
+//! Detectors (DESIGN §3.3): findings per text and per tool call, and the decision they lead to.
+//!
+//! A [`Detector`] is compiled once from the `detect` config section and the rule data in
+//! `filter/core/rules/` (phrase lists matched in one Aho-Corasick pass, linear-time regexes for
+//! what has structure). [`Detector::scan_text`] sanitises a text ([`crate::sanitize`]) and scans the
+//! original and every variant; [`Detector::scan_call`] scans tool-call arguments. A [`Finding`]
+//! never carries content: rule, family, severity, provenance and a redacted span.
+
+mod args;
+mod exfil;
+mod rules;
+mod secrets;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::config::detect::{DetectConfig, ToolResultMode};
+use crate::sanitize::{self, SignalKind, Variant, VariantKind};
+use crate::verdict::Action;
+
+pub use rules::RuleError;
+
+/// Detector families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// Instruction override ("ignore previous instructions", in ≥ 10 languages).
+    PromptInjection,
+    /// Instructions addressed to the model inside a document or tool result.
+    IndirectInjection,
+    /// Attempts to extract the system prompt.
+    SystemPromptExtraction,
+    /// Jailbreak personas and templates (DAN, developer mode, …).
+    Jailbreak,
+    /// Tag characters, bidi controls, invisibles, mixed-script confusables.
+    UnicodeSmuggling,
+    /// Credentials and keys.
+    Secret,
+    /// Personal data (card numbers).
+    Pii,
+    /// Markdown image/link exfiltration and calls to send data elsewhere.
+    Exfiltration,
+    /// Shell command injection in arguments.
+    ShellInjection,
+    /// SQL injection in arguments.
+    SqlInjection,
+    /// Path traversal / sensitive files in arguments.
+    PathTraversal,
+    /// Server-side request forgery targets in arguments.
+    Ssrf,
+    /// Server-side template injection in arguments.
+    TemplateInjection,
+}
+
+impl Family {
+    /// All families.
+    pub const ALL: &'static [Family] = &[
+        Family::PromptInjection,
+        Family::IndirectInjection,
+        Family::SystemPromptExtraction,
+        Family::Jailbreak,
+        Family::UnicodeSmuggling,
+        Family::Secret,
+        Family::Pii,
+        Family::Exfiltration,
+        Family::ShellInjection,
+        Family::SqlInjection,
+        Family::PathTraversal,
+        Family::Ssrf,
+        Family::TemplateInjection,
+    ];
+
+    /// Config and report name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::PromptInjection => "prompt_injection",
+            Family::IndirectInjection => "indirect_injection",
+            Family::SystemPromptExtraction => "system_prompt_extraction",
+            Family::Jailbreak => "jailbreak",
+            Family::UnicodeSmuggling => "unicode_smuggling",
+            Family::Secret => "secret",
+            Family::Pii => "pii",
+            Family::Exfiltration => "exfiltration",
+            Family::ShellInjection => "shell_injection",
+            Family::SqlInjection => "sql_injection",
+            Family::PathTraversal => "path_traversal",
+            Family::Ssrf => "ssrf",
+            Family::TemplateInjection => "template_injection",
+        }
+    }
+
+    /// Parses a config name.
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.iter().copied().find(|f| f.as_str() == name)
+    }
+
+    /// Families that mean "someone is steering the model" (tool-result handling applies).
+    pub fn is_injection(self) -> bool {
+        matches!(
+            self,
+            Family::PromptInjection
+                | Family::IndirectInjection
+                | Family::SystemPromptExtraction
+                | Family::Jailbreak
+                | Family::UnicodeSmuggling
+                | Family::Exfiltration
+        )
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Severity; `Low` findings never act beyond WARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Weak signal (dual-use, generic phrasing): at most WARN.
+    Low,
+    /// Likely.
+    Medium,
+    /// Clear.
+    High,
+    /// Clear and dangerous.
+    Critical,
+}
+
+impl Severity {
+    /// Report name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parses a rule-file name.
+    pub fn from_name(s: &str) -> Option<Severity> {
+        match s {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// Which kind of text a finding came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// System or developer prompt.
+    System,
+    /// User message.
+    User,
+    /// Assistant message in the history.
+    Assistant,
+    /// Tool result (the indirect channel).
+    ToolResult,
+    /// Tool definition (description, schema).
+    ToolDefinition,
+    /// Tool-call arguments.
+    ToolArgument,
+}
+
+impl Channel {
+    /// Report name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::System => "system",
+            Channel::User => "user",
+            Channel::Assistant => "assistant",
+            Channel::ToolResult => "tool_result",
+            Channel::ToolDefinition => "tool_definition",
+            Channel::ToolArgument => "tool_argument",
+        }
+    }
+}
+
+/// Where in the scanned text: which variant, byte offset and length. Never the text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Variant label (`original`, `normalized`, `decoded:base64:1`, …).
+    pub variant: String,
+    /// Byte offset in that variant (for arguments: in the string value).
+    pub offset: usize,
+    /// Byte length.
+    pub len: usize,
+}
+
+/// One detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable rule id, e.g. `pi.ignore_instructions`, `secret.aws_access_key`.
+    pub rule_id: String,
+    /// Family.
+    pub family: Family,
+    /// Severity.
+    pub severity: Severity,
+    /// Channel of the text (or `tool_argument`).
+    pub channel: Channel,
+    /// For arguments: the JSON pointer of the value (`/command`); else empty.
+    pub path: String,
+    /// Redacted location.
+    pub span: Span,
+}
+
+/// The decision on a set of findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Strictest action.
+    pub action: Action,
+    /// True when a tool result should be replaced by a notice instead of blocking the request.
+    pub redact: bool,
+    /// Distinct rule ids that drove the action, strictest first (for reasons headers).
+    pub rules: Vec<String>,
+}
+
+/// The compiled detectors.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    config: DetectConfig,
+    rules: rules::Rules,
+    secrets: secrets::Secrets,
+    args: args::ArgRules,
+}
+
+/// Lower-cases, maps typographic quotes to ASCII and collapses whitespace runs (to `\n` when the run
+/// holds a line break, else to one space).
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // A whitespace run becomes one space, or one newline when it contains a line break (line
+    // structure matters for forged "User:"/"System:" turns).
+    let mut run: Option<char> = None;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if c == '\n' || run.is_none() {
+                run = Some(if c == '\n' || run == Some('\n') {
+                    '\n'
+                } else {
+                    ' '
+                });
+            }
+            continue;
+        }
+        if let Some(ws) = run.take() {
+            if !out.is_empty() {
+                out.push(ws);
+            }
+        }
+        match c {
+            '\u{2018}' | '\u{2019}' | '\u{02BC}' | '`' => out.push('\''),
+            '\u{201C}' | '\u{201D}' | '«' | '»' => out.push('"'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+impl Detector {
+    /// Compiles the rule data under a config.
+    pub fn compile(config: DetectConfig) -> Result<Detector, RuleError> {
+        Ok(Detector {
+            rules: rules::Rules::load()?,
+            secrets: secrets::Secrets::compile()?,
+            args: args::ArgRules::compile()?,
+            config,
+        })
+    }
+
+    /// The config this detector was compiled with.
+    pub fn config(&self) -> &DetectConfig {
+        &self.config
+    }
+
+    /// Scans one text of the given channel: the original and all its variants.
+    pub fn scan_text(&self, text: &str, channel: Channel) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if !self.config.enabled || text.is_empty() {
+            return out;
+        }
+        let s = sanitize::sanitize(text, self.config.limits);
+        for sig in &s.signals {
+            let (rule_id, severity) = match sig.kind {
+                SignalKind::TagSmuggling => ("unicode.tag_smuggling", Severity::High),
+                SignalKind::BidiControl => ("unicode.bidi_control", Severity::High),
+                SignalKind::Invisible => ("unicode.invisible", Severity::Medium),
+                SignalKind::MixedScriptConfusable => {
+                    ("unicode.mixed_script_confusable", Severity::Medium)
+                }
+            };
+            let variant = if sig.kind == SignalKind::MixedScriptConfusable {
+                "normalized"
+            } else {
+                "original"
+            };
+            out.push(Finding {
+                rule_id: rule_id.to_owned(),
+                family: Family::UnicodeSmuggling,
+                severity,
+                channel,
+                path: String::new(),
+                span: Span {
+                    variant: variant.to_owned(),
+                    offset: sig.offset,
+                    len: sig.len,
+                },
+            });
+        }
+        for v in &s.variants {
+            self.scan_variant(v, channel, &mut out);
+        }
+        dedup(out)
+    }
+
+    fn scan_variant(&self, v: &Variant, channel: Channel, out: &mut Vec<Finding>) {
+        let label = v.kind.label();
+        let folded = fold(&v.text);
+        let mut push =
+            |rule_id: &str, family: Family, severity: Severity, offset: usize, len: usize| {
+                out.push(Finding {
+                    rule_id: rule_id.to_owned(),
+                    family,
+                    severity,
+                    channel,
+                    path: String::new(),
+                    span: Span {
+                        variant: label.clone(),
+                        offset,
+                        len,
+                    },
+                });
+            };
+        for m in self.rules.scan(&folded, channel) {
+            push(m.rule_id, m.family, m.severity, m.offset, m.len);
+        }
+        for m in self.secrets.scan(&v.text, v.kind == VariantKind::Original) {
+            push(m.rule_id, m.family, m.severity, m.offset, m.len);
+        }
+        for m in exfil::scan(&v.text, &self.config.exfil_allow_hosts) {
+            push(m.rule_id, m.family, m.severity, m.offset, m.len);
+        }
+    }
+
+    /// Scans a tool call's arguments (every string value, with the tool name as context).
+    pub fn scan_call(&self, tool: &str, arguments: &Value) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if !self.config.enabled {
+            return out;
+        }
+        let mut leaves = Vec::new();
+        args::string_leaves(arguments, String::new(), &mut leaves, 0);
+        for (path, value) in leaves {
+            let key = path.rsplit('/').next().unwrap_or("");
+            for m in self.args.scan(tool, key, &value) {
+                out.push(Finding {
+                    rule_id: m.rule_id.to_owned(),
+                    family: m.family,
+                    severity: m.severity,
+                    channel: Channel::ToolArgument,
+                    path: path.clone(),
+                    span: Span {
+                        variant: m.variant.to_owned(),
+                        offset: m.offset,
+                        len: m.len,
+                    },
+                });
+            }
+            // Secrets, smuggling and exfiltration in argument values; phrase rules too.
+            for mut f in self.scan_text(&value, Channel::ToolArgument) {
+                f.path.clone_from(&path);
+                out.push(f);
+            }
+        }
+        dedup(out)
+    }
+
+    /// The action for one finding under the config.
+    pub fn action_for(&self, f: &Finding) -> Action {
+        let table = if f.channel == Channel::ToolArgument {
+            &self.config.argument_actions
+        } else {
+            &self.config.text_actions
+        };
+        let mut action = table.get(&f.family).copied().unwrap_or(Action::Warn);
+        if f.channel == Channel::ToolResult && f.family.is_injection() {
+            action = match self.config.tool_result_injection {
+                ToolResultMode::Block | ToolResultMode::Redact => action,
+                ToolResultMode::Warn => action.min(Action::Warn),
+            };
+        }
+        if f.severity == Severity::Low {
+            action = action.min(Action::Warn);
+        }
+        action
+    }
+
+    /// Combines findings into one decision.
+    pub fn decide(&self, findings: &[Finding]) -> Decision {
+        let mut action = Action::Allow;
+        let mut redact = false;
+        let mut scored: Vec<(Action, &str)> = Vec::new();
+        for f in findings {
+            let a = self.action_for(f);
+            if a == Action::Allow {
+                continue;
+            }
+            if f.channel == Channel::ToolResult
+                && f.family.is_injection()
+                && a >= Action::RequireApproval
+                && self.config.tool_result_injection == ToolResultMode::Redact
+            {
+                redact = true;
+            }
+            action = action.max(a);
+            scored.push((a, &f.rule_id));
+        }
+        scored.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let mut rules: Vec<String> = Vec::new();
+        for (_, r) in scored {
+            if !rules.iter().any(|x| x == r) {
+                rules.push(r.to_owned());
+            }
+        }
+        Decision {
+            action,
+            redact,
+            rules,
+        }
+    }
+}
+
+/// One finding per (rule, channel, path), strongest severity kept.
+fn dedup(mut v: Vec<Finding>) -> Vec<Finding> {
+    v.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let mut seen = BTreeSet::new();
+    v.retain(|f| seen.insert((f.rule_id.clone(), f.channel.as_str(), f.path.clone())));
+    v
+}
+
+/// A raw match from a sub-detector.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Match<'a> {
+    pub rule_id: &'a str,
+    pub family: Family,
+    pub severity: Severity,
+    pub offset: usize,
+    pub len: usize,
+}
+
+#[cfg(test)]
+mod tests;

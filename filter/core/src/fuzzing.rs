@@ -1,0 +1,69 @@
+//! Entry points shared by the cargo-fuzz targets (`filter/fuzz`) and by the test that replays
+//! every input they ever crashed on (`filter/core/tests/fuzz_regressions.rs`). Each must return
+//! without panicking for any input; that is the whole property.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::config::Config;
+use crate::flow::{CalloutReply, Clock, Exchange, ResponseDecision, ResponseHeadersAction};
+
+/// Parses and validates arbitrary bytes as a plugin config.
+pub fn plugin_config(data: &[u8]) {
+    let _ = Config::from_json(data);
+}
+
+const EXCHANGE_CONFIG: &[u8] = br#"{
+  "state_service": {"cluster": "llmfw_state", "timeout_ms": 100, "failure_mode": "closed"},
+  "tools": {"deny": ["delete_*", "*_shell"]}
+}"#;
+
+/// One whole exchange on the default route. `data` is split at `0xFF` bytes into the request body,
+/// the response body and the state service's reply (absent = the callout failed).
+pub fn exchange(data: &[u8]) {
+    // Compiled once, as the filter does in on_configure (rule compilation is not per request).
+    static CONFIG: OnceLock<Option<Arc<Config>>> = OnceLock::new();
+    let Some(config) = CONFIG.get_or_init(|| Config::from_json(EXCHANGE_CONFIG).ok().map(Arc::new))
+    else {
+        return;
+    };
+    let mut parts = data.splitn(3, |b| *b == 0xFF);
+    let request = parts.next().unwrap_or_default();
+    let response = parts.next().unwrap_or_default();
+    let reply = parts.next();
+
+    let mut ex = Exchange::new(Arc::clone(config));
+    let header = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    ex.on_request_headers(&[
+        header(":path", "/v1/chat/completions"),
+        header(":method", "POST"),
+        header("x-llmfw-operator", "fuzz"),
+    ]);
+    let _ = ex.request_body_progress(request.len(), true);
+    if ex.on_request_body(request).is_err() {
+        return;
+    }
+    let response_headers = [
+        header(":status", "200"),
+        header("content-type", "application/json"),
+    ];
+    if !matches!(
+        ex.on_response_headers(&response_headers),
+        ResponseHeadersAction::Inspect
+    ) {
+        return;
+    }
+    let _ = ex.response_body_progress(response.len(), true);
+    let clock = Clock {
+        now_ms: 1,
+        context_id: 1,
+    };
+    if let ResponseDecision::Callout(_) = ex.on_response_body(response, clock) {
+        let _ = ex.on_callout_reply(reply.map_or(CalloutReply::Failed, CalloutReply::Ok));
+    }
+}
+
+/// A fuzz entry point.
+pub type Entry = fn(&[u8]);
+
+/// The fuzz targets by name, for the regression test.
+pub const TARGETS: &[(&str, Entry)] = &[("plugin_config", plugin_config), ("exchange", exchange)];

@@ -1,0 +1,309 @@
+//! Unicode hygiene: invisible and bidi control detection, tag-character decoding, and the
+//! confusable skeleton for mixed-script words (a UTS #39 subset).
+//!
+//! Legitimate uses are not findings: emoji ZWJ sequences, emoji flag tag sequences
+//! (U+1F3F4, tag letters, U+E007F), variation selectors after emoji or CJK, ZWNJ/ZWJ inside
+//! non-Latin scripts, and RTL text with its own marks (LRM/RLM/ALM are never flagged).
+
+/// Unicode tag block (U+E0000..=U+E007F).
+fn is_tag(c: char) -> bool {
+    ('\u{E0000}'..='\u{E007F}').contains(&c)
+}
+
+/// Bidi overrides and isolates (Trojan Source); embeddings are handled separately.
+fn is_bidi_override_or_isolate(c: char) -> bool {
+    matches!(c, '\u{202D}' | '\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn is_bidi_embedding(c: char) -> bool {
+    matches!(c, '\u{202A}' | '\u{202B}' | '\u{202C}')
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Zero-width and other default-ignorable characters that render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180E}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{206A}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
+}
+
+/// True for characters removed in the normalised variant (never in the original).
+pub fn is_stripped(c: char) -> bool {
+    is_invisible(c)
+        || is_tag(c)
+        || is_variation_selector(c)
+        || is_bidi_override_or_isolate(c)
+        || is_bidi_embedding(c)
+}
+
+fn is_pictographic(c: char) -> bool {
+    let u = c as u32;
+    (0x1F000..=0x1FAFF).contains(&u)
+        || (0x2600..=0x27BF).contains(&u)
+        || (0x2300..=0x23FF).contains(&u)
+        || (0x2B00..=0x2BFF).contains(&u)
+        || matches!(
+            u,
+            0x00A9 | 0x00AE | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x3030 | 0x303D
+        )
+        || (0x2190..=0x21FF).contains(&u)
+        || (0x1F3FB..=0x1F3FF).contains(&u)
+}
+
+fn is_rtl_letter(c: char) -> bool {
+    matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF)
+}
+
+/// What was found in one text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnicodeScan {
+    /// Decoded payload of smuggled tag characters (empty when none).
+    pub tag_payload: String,
+    /// Byte offset and length of the first smuggled tag run.
+    pub tag_span: Option<(usize, usize)>,
+    /// First suspicious bidi control.
+    pub bidi_span: Option<(usize, usize)>,
+    /// First suspicious invisible character (run).
+    pub invisible_span: Option<(usize, usize)>,
+}
+
+/// Finds smuggling signals in `text` (the original, not a normalised variant).
+pub fn scan(text: &str) -> UnicodeScan {
+    let mut out = UnicodeScan::default();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let has_rtl = chars.iter().any(|&(_, c)| is_rtl_letter(c));
+    let mut i = 0;
+    while i < chars.len() {
+        let Some(&(off, c)) = chars.get(i) else { break };
+        if is_tag(c) {
+            // A run of tags; legitimate only as a flag sequence: 🏴 + [a-z0-9]{2,7} + cancel tag.
+            let start = i;
+            while chars.get(i).is_some_and(|&(_, c)| is_tag(c)) {
+                i += 1;
+            }
+            let run = chars.get(start..i).unwrap_or(&[]);
+            let after_flag =
+                start > 0 && chars.get(start - 1).is_some_and(|&(_, p)| p == '\u{1F3F4}');
+            let flag_like = after_flag
+                && run.len() <= 8
+                && run.last().is_some_and(|&(_, t)| t == '\u{E007F}')
+                && run.iter().rev().skip(1).all(
+                    |&(_, t)| matches!(t, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}'),
+                );
+            if !flag_like {
+                let end = chars.get(i).map_or(text.len(), |&(o, _)| o);
+                out.tag_span.get_or_insert((off, end - off));
+                for &(_, t) in run {
+                    let b = (t as u32).wrapping_sub(0xE0000);
+                    if (0x20..0x7F).contains(&b) || b == 0x0A {
+                        out.tag_payload.push(char::from(b as u8));
+                    }
+                }
+            }
+            continue;
+        }
+        let prev = if i > 0 {
+            chars.get(i - 1).map(|&(_, p)| p)
+        } else {
+            None
+        };
+        let next = chars.get(i + 1).map(|&(_, n)| n);
+        if is_bidi_override_or_isolate(c) || (is_bidi_embedding(c) && !has_rtl) {
+            out.bidi_span.get_or_insert((off, c.len_utf8()));
+        } else if is_invisible(c) {
+            let ascii_adjacent = prev.is_some_and(|p| p.is_ascii_alphanumeric())
+                || next.is_some_and(|n| n.is_ascii_alphanumeric());
+            let run = next.is_some_and(|n| is_invisible(n) || is_variation_selector(n));
+            let emoji_joiner = c == '\u{200D}'
+                && (prev.is_some_and(|p| is_pictographic(p) || is_variation_selector(p))
+                    || next.is_some_and(is_pictographic));
+            let bom = c == '\u{FEFF}' && i == 0;
+            let suspicious = match c {
+                // ZWNJ/ZWJ are orthographic in Persian, Indic and other scripts.
+                '\u{200C}' | '\u{200D}' => !emoji_joiner && (ascii_adjacent || run),
+                '\u{00AD}' => run,
+                _ => !bom && !emoji_joiner,
+            };
+            if suspicious {
+                out.invisible_span.get_or_insert((off, c.len_utf8()));
+            }
+        } else if is_variation_selector(c) {
+            let supplementary = (c as u32) >= 0xE0100;
+            let after_letter = prev.is_some_and(|p| p.is_ascii_alphabetic());
+            let run = next.is_some_and(is_variation_selector);
+            let after_cjk =
+                prev.is_some_and(|p| matches!(p as u32, 0x3400..=0x9FFF | 0x20000..=0x3FFFF));
+            if after_letter || run || (supplementary && !after_cjk) {
+                out.invisible_span.get_or_insert((off, c.len_utf8()));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Latin look-alike for a Cyrillic, Greek or other confusable letter (UTS #39 subset).
+pub fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic
+        'а' => 'a',
+        'в' => 'b',
+        'е' => 'e',
+        'ё' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'ѕ' => 's',
+        'і' => 'i',
+        'ї' => 'i',
+        'ј' => 'j',
+        'ԁ' => 'd',
+        'һ' => 'h',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ь' => 'b',
+        'ӏ' => 'l',
+        'ɡ' => 'g',
+        'п' => 'n',
+        'г' => 'r',
+        'А' => 'A',
+        'В' => 'B',
+        'Е' => 'E',
+        'Ё' => 'E',
+        'К' => 'K',
+        'М' => 'M',
+        'Н' => 'H',
+        'О' => 'O',
+        'Р' => 'P',
+        'С' => 'C',
+        'Т' => 'T',
+        'У' => 'Y',
+        'Х' => 'X',
+        'Ѕ' => 'S',
+        'І' => 'I',
+        'Ј' => 'J',
+        'Ԁ' => 'D',
+        'Ӏ' => 'l',
+        'Ԛ' => 'Q',
+        'Ԝ' => 'W',
+        // Greek
+        'α' => 'a',
+        'β' => 'b',
+        'γ' => 'y',
+        'ε' => 'e',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'ν' => 'v',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ω' => 'w',
+        'Α' => 'A',
+        'Β' => 'B',
+        'Ε' => 'E',
+        'Ζ' => 'Z',
+        'Η' => 'H',
+        'Ι' => 'I',
+        'Κ' => 'K',
+        'Μ' => 'M',
+        'Ν' => 'N',
+        'Ο' => 'O',
+        'Ρ' => 'P',
+        'Τ' => 'T',
+        'Υ' => 'Y',
+        'Χ' => 'X',
+        // Latin look-alikes outside ASCII
+        'ı' => 'i',
+        'ȷ' => 'j',
+        'ɑ' => 'a',
+        'ɩ' => 'i',
+        'ℓ' => 'l',
+        '℮' => 'e',
+        // Armenian / Cherokee favourites
+        'օ' => 'o',
+        'ս' => 'u',
+        'հ' => 'h',
+        'ո' => 'n',
+        'Ꭺ' => 'A',
+        'Ꮯ' => 'C',
+        'Ꭼ' => 'E',
+        _ => return None,
+    })
+}
+
+fn is_confusable_script(c: char) -> bool {
+    matches!(c as u32, 0x0370..=0x03FF | 0x0400..=0x052F | 0x0530..=0x058F | 0x13A0..=0x13FF)
+        || matches!(c, 'ı' | 'ȷ' | 'ɑ' | 'ɩ' | 'ℓ' | '℮')
+}
+
+/// Applies the skeleton to words that mix Latin letters with confusable-script letters.
+/// Returns the new text and the byte span (in `text`) of the first rewritten word.
+pub fn skeleton(text: &str) -> (String, Option<(usize, usize)>) {
+    let mut out = String::with_capacity(text.len());
+    let mut first = None;
+    let mut word_start = 0;
+    let mut in_word = false;
+    let flush = |out: &mut String, word: &str, start: usize, first: &mut Option<(usize, usize)>| {
+        let latin = word.chars().any(|c| c.is_ascii_alphabetic());
+        let foreign = word.chars().any(is_confusable_script);
+        let mappable = word.chars().any(|c| confusable(c).is_some());
+        if latin && foreign && mappable {
+            first.get_or_insert((start, word.len()));
+            out.extend(word.chars().map(|c| confusable(c).unwrap_or(c)));
+        } else {
+            out.push_str(word);
+        }
+    };
+    for (i, c) in text.char_indices() {
+        let wordish = c.is_alphanumeric() || c == '_';
+        if wordish && !in_word {
+            word_start = i;
+            in_word = true;
+        } else if !wordish && in_word {
+            flush(
+                &mut out,
+                text.get(word_start..i).unwrap_or(""),
+                word_start,
+                &mut first,
+            );
+            in_word = false;
+        }
+        if !wordish {
+            out.push(c);
+        }
+    }
+    if in_word {
+        flush(
+            &mut out,
+            text.get(word_start..).unwrap_or(""),
+            word_start,
+            &mut first,
+        );
+    }
+    (out, first)
+}

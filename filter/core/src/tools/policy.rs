@@ -1,0 +1,221 @@
+//! The stateless tool policy for one proposed call: deny list, allow list, unparsable or
+//! duplicate-key arguments, and `tools.rules[]` argument schemas. The result is one verdict (the
+//! max over all findings) and the finding families, which the flow combines by max with the state
+//! service's verdict.
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::verdict::{Action, CallVerdict};
+
+/// Finding family names (also sent in `FindingsSummary.families`).
+pub mod family {
+    /// The tool matched `tools.deny`.
+    pub const DENYLIST: &str = "tool_denylist";
+    /// `tools.allow` is set and the tool is not in it.
+    pub const NOT_ALLOWED: &str = "tool_not_allowed";
+    /// Arguments are not JSON.
+    pub const UNPARSABLE: &str = "unparsable_tool_arguments";
+    /// Arguments repeat a JSON key.
+    pub const DUPLICATE_KEYS: &str = "duplicate_argument_keys";
+    /// Arguments violate a `tools.rules[]` schema.
+    pub const SCHEMA: &str = "tool_argument_schema";
+}
+
+/// The policy's view of a call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInput<'a> {
+    /// Tool name.
+    pub name: &'a str,
+    /// Parsed arguments, or the raw text when they are not JSON.
+    pub arguments: &'a Result<Value, String>,
+    /// True when the raw arguments repeat a key.
+    pub duplicate_keys: bool,
+}
+
+/// Verdict and finding families of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyResult {
+    /// Max over all findings (ALLOW when none).
+    pub verdict: CallVerdict,
+    /// Families of the findings, in order, without repeats.
+    pub families: Vec<&'static str>,
+}
+
+impl PolicyResult {
+    fn add(&mut self, family: &'static str, action: Action, reason: String) {
+        if !self.families.contains(&family) {
+            self.families.push(family);
+        }
+        let v = std::mem::replace(&mut self.verdict, CallVerdict::allow());
+        self.verdict = v.merge(CallVerdict::new(action, reason));
+    }
+}
+
+/// Checks one call against the compiled policy. Deny and allow decide alone (BLOCK); otherwise
+/// every finding applies and the strictest action wins.
+pub fn check(config: &Config, call: CallInput<'_>) -> PolicyResult {
+    let mut out = PolicyResult {
+        verdict: CallVerdict::allow(),
+        families: Vec::new(),
+    };
+    if let Some(pattern) = config.deny.matches(call.name) {
+        out.add(
+            family::DENYLIST,
+            Action::Block,
+            format!("tool is deny-listed ({pattern})"),
+        );
+        return out;
+    }
+    let allow = &config.tools.allow;
+    if !allow.is_empty() && allow.matches(call.name).is_none() {
+        out.add(
+            family::NOT_ALLOWED,
+            Action::Block,
+            "tool is not in the allow list".to_owned(),
+        );
+        return out;
+    }
+    let args = match call.arguments {
+        Ok(a) => a,
+        Err(_) => {
+            out.add(
+                family::UNPARSABLE,
+                Action::Block,
+                crate::flow::REASON_UNPARSABLE.to_owned(),
+            );
+            return out;
+        }
+    };
+    if call.duplicate_keys && config.tools.duplicate_keys != Action::Allow {
+        out.add(
+            family::DUPLICATE_KEYS,
+            config.tools.duplicate_keys,
+            "tool arguments repeat a JSON key".to_owned(),
+        );
+    }
+    for (i, rule) in config.tools.rules.iter().enumerate() {
+        if !rule.tool.matches(call.name) {
+            continue;
+        }
+        let violations = rule.schema.validate(args);
+        if let Some(first) = violations.first() {
+            let more = if violations.len() > 1 {
+                format!(" (+{} more)", violations.len() - 1)
+            } else {
+                String::new()
+            };
+            out.add(
+                family::SCHEMA,
+                rule.action,
+                format!("tools.rules[{i}]: {first}{more}"),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(tools: Value) -> Config {
+        Config::from_json(json!({ "tools": tools }).to_string().as_bytes()).unwrap()
+    }
+
+    fn run(c: &Config, name: &str, args: Value, dup: bool) -> PolicyResult {
+        check(
+            c,
+            CallInput {
+                name,
+                arguments: &Ok(args),
+                duplicate_keys: dup,
+            },
+        )
+    }
+
+    #[test]
+    fn deny_allow_dup_schema() {
+        let c = cfg(json!({
+            "deny": ["delete_*"],
+            "allow": ["http_*", "get_*", "delete_*"],
+            "rules": [
+                {"tool": "http_*", "schema": {"type": "object", "required": ["url"],
+                  "properties": {"url": {"type": "string", "pattern": "^https://", "maxLength": 40},
+                                 "method": {"enum": ["GET", "POST"]},
+                                 "retries": {"type": "integer", "minimum": 0, "maximum": 3},
+                                 "headers": {"type": "array", "items": {"type": "string"}, "maxItems": 2}},
+                  "additionalProperties": false}},
+                {"tool": "http_request", "schema": {"properties": {"method": {"const": "GET"}}}, "action": "warn"}
+            ]
+        }));
+        let r = run(&c, "delete_user", json!({}), false);
+        assert_eq!(
+            (r.verdict.action, r.families.clone()),
+            (Action::Block, vec![family::DENYLIST])
+        );
+        let r = run(&c, "run_shell", json!({}), false);
+        assert_eq!(r.families, vec![family::NOT_ALLOWED]);
+        let r = run(&c, "get_weather", json!({"city": "x"}), true);
+        assert_eq!(
+            (r.verdict.action, r.families.clone()),
+            (Action::Block, vec![family::DUPLICATE_KEYS])
+        );
+        let ok = run(
+            &c,
+            "http_request",
+            json!({"url": "https://a.example/", "method": "GET", "retries": 2, "headers": ["a"]}),
+            false,
+        );
+        assert_eq!(ok.verdict.action, Action::Allow, "{:?}", ok.verdict.reasons);
+        let bad = run(
+            &c,
+            "http_request",
+            json!({"url": "http://a", "method": "PUT", "retries": 7, "x": 1, "headers": [1, "b", "c"]}),
+            false,
+        );
+        assert_eq!(bad.verdict.action, Action::Block);
+        assert_eq!(bad.families, vec![family::SCHEMA]);
+        let joined = bad.verdict.reasons.join("|");
+        assert!(
+            joined.contains("tools.rules[0]: arguments.url: does not match the pattern"),
+            "{joined}"
+        );
+        assert!(joined.contains("tools.rules[1]"), "{joined}");
+        let warn = run(
+            &c,
+            "http_request",
+            json!({"url": "https://a.example/", "method": "POST"}),
+            false,
+        );
+        assert_eq!(warn.verdict.action, Action::Warn);
+        let missing = run(&c, "http_get", json!({}), false);
+        assert!(missing.verdict.reasons[0].contains("missing required property \"url\""));
+        let unparsable = check(
+            &c,
+            CallInput {
+                name: "get_x",
+                arguments: &Err("{".into()),
+                duplicate_keys: false,
+            },
+        );
+        assert_eq!(unparsable.families, vec![family::UNPARSABLE]);
+        // Integers: 1.0 is an integer, 1.5 is not.
+        let c2 = cfg(
+            json!({"rules": [{"tool": "*", "schema": {"properties": {"n": {"type": "integer"}}}}]}),
+        );
+        assert_eq!(
+            run(&c2, "t", json!({"n": 1.0}), false).verdict.action,
+            Action::Allow
+        );
+        assert_eq!(
+            run(&c2, "t", json!({"n": 1.5}), false).verdict.action,
+            Action::Block
+        );
+        assert_eq!(
+            run(&c2, "t", json!({"n": "1"}), false).verdict.action,
+            Action::Block
+        );
+    }
+}
