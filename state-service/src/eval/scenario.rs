@@ -8,9 +8,9 @@
 //! Seed (JSON array): each event becomes a call of `tool` with arguments
 //! `{"target": target, ...meta}` minus meta's `pretext`, `purpose`, `scope` and `phase` keys;
 //! `category`, event-level `scope`/`phase`, and the scenario's `label`, `scope`, `authorized`,
-//! `difficulty`, `scenario_type` are labels. `meta.pretext` / `meta.purpose` are what the
-//! operator *claims* in traffic: they travel as the step's stated purpose (like a prompt), a risk
-//! signal, never an authorisation.
+//! `difficulty`, `scenario_type` are labels. The removed meta keys (including the seed's
+//! `pretext`, which the seed fed to its detector) never reach the engine; claims reach it only as
+//! traffic — a JSONL scenario's `prompt` — and are a risk signal, never an authorisation.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -26,7 +26,7 @@ pub struct Step {
     pub arguments: Value,
     /// Text the tool returned (not used by the campaign engine).
     pub result: Option<String>,
-    /// Purposes the operator stated with this call (seed `meta.pretext` / `meta.purpose`).
+    /// Purposes the operator stated with this call (never filled from the seed's label keys).
     pub stated: Vec<String>,
 }
 
@@ -124,19 +124,11 @@ fn seed_step(e: SeedEvent) -> (Step, bool) {
     if let Some(t) = e.target {
         args.insert("target".into(), Value::String(t));
     }
-    let mut stated = Vec::new();
+    // `pretext`/`purpose` are removed like the other label keys: the protocol forbids
+    // reading them outside scoring, so seed campaigns reach the engine without any claim.
+    let stated = Vec::new();
     for (k, v) in e.meta {
-        if matches!(k.as_str(), "pretext" | "purpose") {
-            match v {
-                Value::String(s) => stated.push(s),
-                Value::Array(items) => stated.extend(
-                    items
-                        .into_iter()
-                        .filter_map(|i| i.as_str().map(String::from)),
-                ),
-                _ => {}
-            }
-        } else if !SEED_LABEL_KEYS.contains(&k.as_str()) && k != "pretext_signals" {
+        if !SEED_LABEL_KEYS.contains(&k.as_str()) && k != "pretext_signals" {
             args.insert(k, v);
         }
     }
@@ -243,7 +235,10 @@ mod tests {
             s.steps[0].arguments,
             serde_json::json!({"query": "SELECT 1", "target": "10.0.0.5"})
         );
-        assert_eq!(s.steps[0].stated, ["authorised_pentest", "audit"]);
+        assert!(
+            s.steps[0].stated.is_empty(),
+            "removed meta keys must not reach the engine"
+        );
         assert_eq!(s.session, "hc1_0");
         assert!(!l.malicious);
         assert_eq!(l.group, "hard_fp");
