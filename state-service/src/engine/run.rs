@@ -100,7 +100,14 @@ pub fn evaluate(cfg: &EngineConfig, snap: &Snapshot, eval: &Evaluation) -> (Verd
     );
 
     for ev in &eval.events {
-        let phase = ev.phase.or_else(|| classify_tool(&ev.tool, &ev.category));
+        // The filter's classification wins, including "classified, no phase" (a category with
+        // PHASE_UNKNOWN, e.g. `read_file` of a source file); the name table is only the fallback
+        // for events nobody classified.
+        let phase = match (ev.phase, ev.category.is_empty()) {
+            (Some(p), _) => Some(p),
+            (None, false) => None,
+            (None, true) => classify_tool(&ev.tool, ""),
+        };
         let mut ev_verdict = EventVerdict {
             call_id: ev.call_id.clone(),
             action: Action::Allow,

@@ -209,6 +209,36 @@ fn filter_phase_wins_over_tool_name() {
 }
 
 #[test]
+fn filter_classified_without_phase_is_not_reclassified_by_name() {
+    let event = |category: &str| ToolEvent {
+        call_id: "x".into(),
+        tool: "db_query".into(),
+        category: category.into(),
+        phase: None,
+        ..ToolEvent::default()
+    };
+    let eval = |e: ToolEvent| Evaluation {
+        subject: Subject {
+            operator: "op".into(),
+            ..Subject::default()
+        },
+        events: vec![e],
+        ..Evaluation::default()
+    };
+    let cfg = EngineConfig::default();
+    let (classified, _) = evaluate(&cfg, &Snapshot::default(), &eval(event("db_read")));
+    assert_eq!(
+        classified.events[0].phase, None,
+        "the filter said: a database read, no phase"
+    );
+    let (unclassified, _) = evaluate(&cfg, &Snapshot::default(), &eval(event("")));
+    assert!(
+        unclassified.events[0].phase.is_some(),
+        "no classification: the name table decides"
+    );
+}
+
+#[test]
 fn engine_is_deterministic() {
     let eval = Evaluation {
         subject: Subject {
