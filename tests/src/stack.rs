@@ -26,6 +26,9 @@ pub struct StackOptions {
     pub plugin_config: Value,
     /// `None`: no state service process at all (its port stays closed).
     pub store: Option<Store>,
+    /// Use this port for the state-service cluster (e.g. a listener the test already holds, so
+    /// no other process can take the number in between); default: a free port.
+    pub state_port: Option<u16>,
 }
 
 impl StackOptions {
@@ -35,6 +38,7 @@ impl StackOptions {
             label: label.to_owned(),
             plugin_config: default_plugin_config("closed", &[]),
             store,
+            state_port: None,
         }
     }
 }
@@ -113,7 +117,11 @@ impl Stack {
             );
         }
         let (listen_port, admin_port, upstream_port) = (free_port()?, free_port()?, free_port()?);
-        let (state_port, state_admin_port) = (free_port()?, free_port()?);
+        let state_port = match opts.state_port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let state_admin_port = free_port()?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()?;

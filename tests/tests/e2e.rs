@@ -15,6 +15,7 @@ fn opts(label: &str, store: Option<Store>, failure_mode: &str, deny: &[&str]) ->
         label: label.to_owned(),
         plugin_config: default_plugin_config(failure_mode, deny),
         store,
+        state_port: None,
     }
 }
 
@@ -276,22 +277,31 @@ async fn state_service_down_fail_open_passes_with_warning() -> anyhow::Result<()
     assert_envoy_healthy(&stack).await
 }
 
-/// A state service that accepts connections and never answers: the callout times out.
-async fn hung_state_service(port: u16) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    Ok(tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    }))
+/// A state service that accepts connections and never answers: the callout times out. Bound
+/// before the stack starts, so no other process can take the port number in between.
+async fn hung_state_service() -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let port = listener.local_addr()?.port();
+    Ok((
+        port,
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        }),
+    ))
 }
 
 #[tokio::test]
 async fn callout_timeout_fail_closed_and_open() -> anyhow::Result<()> {
     for (mode, passes) in [("closed", false), ("open", true)] {
-        let stack = Stack::start(opts(&format!("timeout-{mode}"), None, mode, &[])).await?;
-        let hung = hung_state_service(stack.state_port).await?;
+        let (port, hung) = hung_state_service().await?;
+        let stack = Stack::start(StackOptions {
+            state_port: Some(port),
+            ..opts(&format!("timeout-{mode}"), None, mode, &[])
+        })
+        .await?;
         let started = std::time::Instant::now();
         let reply = stack
             .propose("alice", "s1", "nmap", json!({"target": TARGET}))
