@@ -4,26 +4,41 @@
 //! The format of a route comes from config, never from guessing. Unknown fields are never rejected;
 //! edits go through `serde_json::Value` with preserved key order, so everything not touched survives.
 
+pub mod anthropic;
+pub mod mcp;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod sse;
+pub mod stream;
 
 use serde_json::Value;
 
 /// A supported wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// OpenAI Chat Completions (`/v1/chat/completions`), non-streaming.
+    /// OpenAI Chat Completions (`/v1/chat/completions`), JSON and SSE.
     OpenAiChat,
+    /// OpenAI Responses (`/v1/responses`), JSON and SSE.
+    OpenAiResponses,
+    /// Anthropic Messages (`/v1/messages`), JSON and SSE.
+    Anthropic,
+    /// MCP JSON-RPC 2.0 over Streamable HTTP: the request carries the call (`tools/call`), the
+    /// response the tool result or the tool list.
+    Mcp,
 }
 
 impl Format {
     /// Config names of all formats.
-    pub const NAMES: &'static [&'static str] = &["openai_chat"];
+    pub const NAMES: &'static [&'static str] =
+        &["openai_chat", "openai_responses", "anthropic", "mcp"];
 
     /// Parses a config name.
     pub fn from_name(name: &str) -> Option<Format> {
         match name {
             "openai_chat" => Some(Format::OpenAiChat),
+            "openai_responses" => Some(Format::OpenAiResponses),
+            "anthropic" => Some(Format::Anthropic),
+            "mcp" => Some(Format::Mcp),
             _ => None,
         }
     }
@@ -32,25 +47,68 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::OpenAiChat => "openai_chat",
+            Format::OpenAiResponses => "openai_responses",
+            Format::Anthropic => "anthropic",
+            Format::Mcp => "mcp",
         }
     }
 }
 
-/// What the filter needs from a request body in this slice.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where a text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provenance {
+    /// System or developer prompt (`system`, `developer`, `instructions`).
+    System,
+    /// A user message.
+    User,
+    /// An assistant message in the history.
+    Assistant,
+    /// A tool's result (the indirect channel).
+    ToolResult,
+    /// A tool definition: name, description and schema text offered to the model.
+    ToolDefinition,
+}
+
+/// One text of a body, with where it came from and where it sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// Provenance.
+    pub provenance: Provenance,
+    /// The text (parts of one message joined with `\n`).
+    pub text: String,
+    /// JSON pointer (RFC 6901) of the value that [`Format::redact`] replaces for this text: the
+    /// whole content of a tool result (`/messages/3/content`), never a fragment. Empty for texts
+    /// that cannot be redacted on their own.
+    pub pointer: String,
+    /// The tool's name, when known (tool results and definitions).
+    pub tool: Option<String>,
+}
+
+/// What the filter reads from a request body.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestView {
     /// Concatenated system (or developer) prompt text, if any.
     pub system: Option<String>,
     /// Text of the first user message, if any.
     pub first_user: Option<String>,
+    /// Every text of the request in order, with provenance.
+    pub texts: Vec<Text>,
+    /// Calls the request asks to execute (MCP `tools/call`; `choice` is the position in a batch,
+    /// 0 for a single message). Empty for the LLM formats: history calls were judged when proposed.
+    pub calls: Vec<ProposedCall>,
 }
 
-/// A tool call proposed by the model in a response.
+/// A tool call proposed by the model in a response (or, for MCP, requested by the client).
+///
+/// Positions per format: OpenAI Chat — `choice` = choice index, `index` = index in that choice's
+/// `tool_calls`; OpenAI Responses — `choice` 0, `index` = index in `output`; Anthropic — `choice`
+/// 0, `index` = index in `content` (the content block index in streams); MCP — `choice` = position
+/// in the batch (0 for a single message), `index` 0, `id` = the JSON-RPC id as JSON text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProposedCall {
     /// Index of the choice holding the call.
     pub choice: usize,
-    /// Index of the call within that choice's `tool_calls`.
+    /// Index of the call within that choice.
     pub index: usize,
     /// Provider call id (may be empty when the provider omitted it).
     pub id: String,
@@ -95,32 +153,80 @@ pub fn parse_json(body: &[u8]) -> Result<Value, WireError> {
     }
 }
 
+/// Parses a body of this format: an object, or for MCP also a batch (array of objects).
+pub fn parse_body(format: Format, body: &[u8]) -> Result<Value, WireError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| WireError::InvalidJson(format!("line {} column {}", e.line(), e.column())))?;
+    match (&v, format) {
+        (Value::Object(_), _) => Ok(v),
+        (Value::Array(items), Format::Mcp) if !items.is_empty() => Ok(v),
+        _ => Err(WireError::NotAnObject),
+    }
+}
+
 impl Format {
     /// Extracts the request view.
     pub fn request_view(self, body: &Value) -> RequestView {
         match self {
             Format::OpenAiChat => openai_chat::request_view(body),
+            Format::OpenAiResponses => openai_responses::request_view(body),
+            Format::Anthropic => anthropic::request_view(body),
+            Format::Mcp => mcp::request_view(body),
         }
     }
 
-    /// Extracts proposed tool calls from a response.
+    /// Extracts proposed tool calls from a response (none for MCP: its calls are in requests).
     pub fn proposed_calls(self, body: &Value) -> Vec<ProposedCall> {
         match self {
             Format::OpenAiChat => openai_chat::proposed_calls(body),
+            Format::OpenAiResponses => openai_responses::proposed_calls(body),
+            Format::Anthropic => anthropic::proposed_calls(body),
+            Format::Mcp => Vec::new(),
         }
     }
 
-    /// Removes calls and inserts refusals, in place.
+    /// Texts of a response that the agent will feed back to a model: for MCP the tool results
+    /// (`result.content`, provenance `ToolResult`) and tool lists (`result.tools`, provenance
+    /// `ToolDefinition`); for the LLM formats the assistant's text.
+    pub fn response_texts(self, body: &Value) -> Vec<Text> {
+        match self {
+            Format::OpenAiChat => openai_chat::response_texts(body),
+            Format::OpenAiResponses => openai_responses::response_texts(body),
+            Format::Anthropic => anthropic::response_texts(body),
+            Format::Mcp => mcp::response_texts(body),
+        }
+    }
+
+    /// Removes calls and inserts refusals, in place (LLM formats; no-op for MCP).
     pub fn remove_calls(self, body: &mut Value, removals: &[Removal]) {
         match self {
             Format::OpenAiChat => openai_chat::remove_calls(body, removals),
+            Format::OpenAiResponses => openai_responses::remove_calls(body, removals),
+            Format::Anthropic => anthropic::remove_calls(body, removals),
+            Format::Mcp => {}
         }
     }
 
-    /// The provider-shaped error body for a locally generated error.
+    /// Replaces the text at `pointer` (from [`Text::pointer`]) by `notice`, in the shape that
+    /// position requires (a string, or a one-element text-block array). False when the pointer
+    /// does not resolve.
+    pub fn redact(self, body: &mut Value, pointer: &str, notice: &str) -> bool {
+        match self {
+            Format::OpenAiChat => openai_chat::redact(body, pointer, notice),
+            Format::OpenAiResponses => openai_responses::redact(body, pointer, notice),
+            Format::Anthropic => anthropic::redact(body, pointer, notice),
+            Format::Mcp => mcp::redact(body, pointer, notice),
+        }
+    }
+
+    /// The provider-shaped error body for a locally generated error (for MCP a JSON-RPC error
+    /// with `id: null`; use [`mcp::refusal_reply`] to answer calls by id).
     pub fn error_body(self, message: &str, code: &str) -> Vec<u8> {
         match self {
             Format::OpenAiChat => openai_chat::error_body(message, code),
+            Format::OpenAiResponses => openai_responses::error_body(message, code),
+            Format::Anthropic => anthropic::error_body(message, code),
+            Format::Mcp => mcp::error_body(message, code),
         }
     }
 }

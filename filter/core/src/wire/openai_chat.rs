@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::{ProposedCall, Removal, RequestView};
+use super::{ProposedCall, Provenance, Removal, RequestView, Text};
 
 fn content_text(content: &Value) -> Option<String> {
     match content {
@@ -23,26 +23,127 @@ fn content_text(content: &Value) -> Option<String> {
     }
 }
 
-/// System prompt (all `system`/`developer` messages joined) and the first user message.
+/// System prompt (all `system`/`developer` messages joined), the first user message, every
+/// message text with its provenance (`role: tool` messages are tool results; the tool's name is
+/// taken from the assistant call with the same `tool_call_id`), and the tool definitions.
 pub fn request_view(body: &Value) -> RequestView {
     let mut view = RequestView::default();
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
         return view;
     };
     let mut system: Vec<String> = Vec::new();
-    for m in messages {
+    let mut call_names: Vec<(&str, &str)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
         let text = m.get("content").and_then(content_text);
+        if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
+            for c in calls {
+                let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+                let name = c
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                call_names.push((id, name));
+            }
+        }
+        let (provenance, tool) = match role {
+            "system" | "developer" => (Provenance::System, None),
+            "user" => (Provenance::User, None),
+            "assistant" => (Provenance::Assistant, None),
+            "tool" | "function" => {
+                let id = m.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
+                let name = call_names
+                    .iter()
+                    .find(|(cid, _)| !id.is_empty() && *cid == id)
+                    .map(|(_, n)| (*n).to_owned())
+                    .or_else(|| m.get("name").and_then(Value::as_str).map(str::to_owned));
+                (Provenance::ToolResult, name)
+            }
+            _ => (Provenance::User, None),
+        };
         match role {
-            "system" | "developer" => system.extend(text),
-            "user" if view.first_user.is_none() => view.first_user = Some(text.unwrap_or_default()),
+            "system" | "developer" => system.extend(text.clone()),
+            "user" if view.first_user.is_none() => {
+                view.first_user = Some(text.clone().unwrap_or_default());
+            }
             _ => {}
         }
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            view.texts.push(Text {
+                provenance,
+                text,
+                pointer: format!("/messages/{i}/content"),
+                tool,
+            });
+        }
     }
+    view.texts.extend(tool_definitions(body));
     if !system.is_empty() {
         view.system = Some(system.join("\n"));
     }
     view
+}
+
+/// `tools[].function` name, description and parameter schema as definition texts.
+pub(crate) fn tool_definitions(body: &Value) -> Vec<Text> {
+    let Some(tools) = body.get("tools").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    tools
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let f = t.get("function").unwrap_or(t);
+            let name = f.get("name").and_then(Value::as_str).map(str::to_owned);
+            let mut text = f
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let schema = f.get("parameters").or_else(|| f.get("input_schema"));
+            if let Some(s) = schema {
+                text.push('\n');
+                text.push_str(&s.to_string());
+            }
+            (!text.trim().is_empty()).then(|| Text {
+                provenance: Provenance::ToolDefinition,
+                text,
+                pointer: format!("/tools/{i}"),
+                tool: name,
+            })
+        })
+        .collect()
+}
+
+/// The assistant's text in each choice.
+pub fn response_texts(body: &Value) -> Vec<Text> {
+    let Some(choices) = body.get("choices").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    choices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let text = c.pointer("/message/content").and_then(content_text)?;
+            (!text.is_empty()).then(|| Text {
+                provenance: Provenance::Assistant,
+                text,
+                pointer: format!("/choices/{i}/message/content"),
+                tool: None,
+            })
+        })
+        .collect()
+}
+
+/// Replaces a message's content by the notice (a string is valid content for every role).
+pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
+    match body.pointer_mut(pointer) {
+        Some(v) => {
+            *v = Value::String(notice.to_owned());
+            true
+        }
+        None => false,
+    }
 }
 
 /// Every `function` tool call in every choice, in order.
