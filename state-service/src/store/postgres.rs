@@ -74,6 +74,9 @@ const INSERT_APPROVAL: &str = "INSERT INTO approvals (operator_id, id, session_i
 const CONSUME_APPROVAL: &str = "UPDATE approvals SET status = 'consumed', decided_at_ms = $3 \
      WHERE operator_id = $1 AND id = $2 AND status = 'approved'";
 
+/// How long a store call waits for a pooled connection (including connecting) before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The Postgres implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
@@ -87,10 +90,18 @@ impl PostgresStore {
     }
 
     /// Connects with explicit options and applies the migrations.
+    ///
+    /// While the database is down or unreachable, sqlx retries refused connections with backoff
+    /// (at most a fifth of the acquire timeout between tries) until the acquire timeout: so a
+    /// call fails with [`StoreError::Database`] (`pool timed out …`) after `ACQUIRE_TIMEOUT` (1 s)
+    /// instead of outliving its caller's deadline, and the first call after the database is back
+    /// connects within a fifth of it. Idle connections are pinged before use, so connections
+    /// killed by a database restart are replaced without restarting the service.
     pub async fn open_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
