@@ -210,6 +210,17 @@ impl StateServer {
         }
     }
 
+    /// The reply to a failed call: the code from [`From<ServiceError> for Status`], with the
+    /// store's kind in front of store failures (`postgres store unavailable: …`) so the caller's
+    /// log says which dependency is down.
+    fn status(&self, e: ServiceError) -> Status {
+        let status = Status::from(e);
+        if status.code() == tonic::Code::Unavailable {
+            return Status::unavailable(format!("{} {}", self.store.kind(), status.message()));
+        }
+        status
+    }
+
     /// The whole `Evaluate` flow: validate, retry check, snapshot, engine, record, reply.
     pub async fn evaluate_request(
         &self,
@@ -267,9 +278,9 @@ impl StateService for StateServer {
             Err(e) => {
                 if matches!(e, ServiceError::Store(_)) {
                     self.metrics.store_error();
-                    tracing::warn!(error = %e, "evaluate failed");
+                    tracing::warn!(store = self.store.kind(), error = %e, "evaluate failed");
                 }
-                Err(e.into())
+                Err(self.status(e))
             }
         }
     }

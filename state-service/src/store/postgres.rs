@@ -1,5 +1,6 @@
 //! Postgres store (production): pooled, migrated at open, default (durable) commit.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,8 +56,8 @@ const UPSERT_OPERATOR: &str = "INSERT INTO operators (operator_id, phases_mask, 
      last_seen_ms = GREATEST(operators.last_seen_ms, EXCLUDED.last_seen_ms)";
 
 const UPSERT_BUDGET: &str = "INSERT INTO budget_counters (operator_id, budget, bucket_ms, n) \
-     VALUES ($1, $2, $3, 1) ON CONFLICT (operator_id, budget, bucket_ms) \
-     DO UPDATE SET n = budget_counters.n + 1";
+     VALUES ($1, $2, $3, $4) ON CONFLICT (operator_id, budget, bucket_ms) \
+     DO UPDATE SET n = budget_counters.n + EXCLUDED.n";
 
 const UPSERT_EDGE: &str = "INSERT INTO campaign_edges (operator_id, from_target, to_target, \
      first_seen_ms, last_seen_ms, n) VALUES ($1, $2, $3, $4, $4, 1) \
@@ -73,6 +74,9 @@ const INSERT_APPROVAL: &str = "INSERT INTO approvals (operator_id, id, session_i
 const CONSUME_APPROVAL: &str = "UPDATE approvals SET status = 'consumed', decided_at_ms = $3 \
      WHERE operator_id = $1 AND id = $2 AND status = 'approved'";
 
+/// How long a store call waits for a pooled connection (including connecting) before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The Postgres implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
@@ -86,10 +90,18 @@ impl PostgresStore {
     }
 
     /// Connects with explicit options and applies the migrations.
+    ///
+    /// While the database is down or unreachable, sqlx retries refused connections with backoff
+    /// (at most a fifth of the acquire timeout between tries) until the acquire timeout: so a
+    /// call fails with [`StoreError::Database`] (`pool timed out …`) after `ACQUIRE_TIMEOUT` (1 s)
+    /// instead of outliving its caller's deadline, and the first call after the database is back
+    /// connects within a fifth of it. Idle connections are pinged before use, so connections
+    /// killed by a database restart are replaced without restarting the service.
     pub async fn open_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -305,8 +317,13 @@ impl Store for PostgresStore {
             let rows = event_rows(eval, verdict)?;
             let s = &eval.subject;
             let now = eval.observed_at_ms;
+            // Rows are locked in one order in every transaction — events, budget counters by
+            // (budget, bucket), consumed approvals by id, targets by value, session, operator,
+            // edges by pair — so replicas writing the same operator wait for each other instead
+            // of deadlocking; every counter is `n = n + k` in the database.
             let mut tx = self.pool.begin().await?;
             let mut inserted = 0u64;
+            let mut budgets: BTreeMap<(&str, i64), i64> = BTreeMap::new();
             for row in &rows {
                 let n = sqlx::query(INSERT_EVENT)
                     .bind(&s.operator)
@@ -332,15 +349,21 @@ impl Store for PostgresStore {
                     continue;
                 }
                 for b in delta.budgets.iter().filter(|b| b.call_id == row.call_id) {
-                    sqlx::query(UPSERT_BUDGET)
-                        .bind(&s.operator)
-                        .bind(&b.budget)
-                        .bind(b.bucket_ms)
-                        .execute(&mut *tx)
-                        .await?;
+                    *budgets.entry((b.budget.as_str(), b.bucket_ms)).or_default() += 1;
                 }
             }
-            for id in &delta.consumed {
+            for ((budget, bucket_ms), n) in &budgets {
+                sqlx::query(UPSERT_BUDGET)
+                    .bind(&s.operator)
+                    .bind(budget)
+                    .bind(bucket_ms)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut consumed: Vec<&String> = delta.consumed.iter().collect();
+            consumed.sort();
+            for id in consumed {
                 let n = sqlx::query(CONSUME_APPROVAL)
                     .bind(&s.operator)
                     .bind(id)
@@ -352,7 +375,9 @@ impl Store for PostgresStore {
                     return Err(StoreError::Conflict(format!("approval {id} already used")));
                 }
             }
-            for t in &delta.targets {
+            let mut targets: Vec<_> = delta.targets.iter().collect();
+            targets.sort_by(|a, b| a.target.cmp(&b.target));
+            for t in targets {
                 sqlx::query(UPSERT_TARGET)
                     .bind(&s.operator)
                     .bind(&t.target)
@@ -383,7 +408,9 @@ impl Store for PostgresStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            for (from, to) in &delta.edges {
+            let mut edges: Vec<&(String, String)> = delta.edges.iter().collect();
+            edges.sort();
+            for (from, to) in edges {
                 sqlx::query(UPSERT_EDGE)
                     .bind(&s.operator)
                     .bind(from)

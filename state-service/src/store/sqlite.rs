@@ -1,6 +1,7 @@
 //! SQLite store (embedded, single node): WAL journal, `synchronous=FULL` (durable at commit),
 //! busy timeout so concurrent writers wait instead of failing; migrated at open.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -58,8 +59,8 @@ const UPSERT_OPERATOR: &str = "INSERT INTO operators (operator_id, phases_mask, 
      last_seen_ms = MAX(operators.last_seen_ms, excluded.last_seen_ms)";
 
 const UPSERT_BUDGET: &str = "INSERT INTO budget_counters (operator_id, budget, bucket_ms, n) \
-     VALUES ($1, $2, $3, 1) ON CONFLICT (operator_id, budget, bucket_ms) \
-     DO UPDATE SET n = budget_counters.n + 1";
+     VALUES ($1, $2, $3, $4) ON CONFLICT (operator_id, budget, bucket_ms) \
+     DO UPDATE SET n = budget_counters.n + excluded.n";
 
 const UPSERT_EDGE: &str = "INSERT INTO campaign_edges (operator_id, from_target, to_target, \
      first_seen_ms, last_seen_ms, n) VALUES ($1, $2, $3, $4, $4, 1) \
@@ -313,8 +314,13 @@ impl Store for SqliteStore {
             let rows = event_rows(eval, verdict)?;
             let s = &eval.subject;
             let now = eval.observed_at_ms;
+            // Rows are locked in one order in every transaction — events, budget counters by
+            // (budget, bucket), consumed approvals by id, targets by value, session, operator,
+            // edges by pair — so replicas writing the same operator wait for each other instead
+            // of deadlocking; every counter is `n = n + k` in the database.
             let mut tx = self.pool.begin().await?;
             let mut inserted = 0u64;
+            let mut budgets: BTreeMap<(&str, i64), i64> = BTreeMap::new();
             for row in &rows {
                 let n = sqlx::query(INSERT_EVENT)
                     .bind(&s.operator)
@@ -340,15 +346,21 @@ impl Store for SqliteStore {
                     continue;
                 }
                 for b in delta.budgets.iter().filter(|b| b.call_id == row.call_id) {
-                    sqlx::query(UPSERT_BUDGET)
-                        .bind(&s.operator)
-                        .bind(&b.budget)
-                        .bind(b.bucket_ms)
-                        .execute(&mut *tx)
-                        .await?;
+                    *budgets.entry((b.budget.as_str(), b.bucket_ms)).or_default() += 1;
                 }
             }
-            for id in &delta.consumed {
+            for ((budget, bucket_ms), n) in &budgets {
+                sqlx::query(UPSERT_BUDGET)
+                    .bind(&s.operator)
+                    .bind(budget)
+                    .bind(bucket_ms)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut consumed: Vec<&String> = delta.consumed.iter().collect();
+            consumed.sort();
+            for id in consumed {
                 let n = sqlx::query(CONSUME_APPROVAL)
                     .bind(&s.operator)
                     .bind(id)
@@ -360,7 +372,9 @@ impl Store for SqliteStore {
                     return Err(StoreError::Conflict(format!("approval {id} already used")));
                 }
             }
-            for t in &delta.targets {
+            let mut targets: Vec<_> = delta.targets.iter().collect();
+            targets.sort_by(|a, b| a.target.cmp(&b.target));
+            for t in targets {
                 sqlx::query(UPSERT_TARGET)
                     .bind(&s.operator)
                     .bind(&t.target)
@@ -391,7 +405,9 @@ impl Store for SqliteStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            for (from, to) in &delta.edges {
+            let mut edges: Vec<&(String, String)> = delta.edges.iter().collect();
+            edges.sort();
+            for (from, to) in edges {
                 sqlx::query(UPSERT_EDGE)
                     .bind(&s.operator)
                     .bind(from)
