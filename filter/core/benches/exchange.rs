@@ -86,16 +86,21 @@ fn headers() -> Vec<(String, String)> {
     .collect()
 }
 
+const CLOCK: Clock = Clock {
+    now_ms: 1,
+    context_id: 1,
+};
+
 fn request_path(config: &Arc<Config>, body: &[u8]) {
     let mut ex = Exchange::new(Arc::clone(config));
     ex.on_request_headers(&headers());
-    let _ = black_box(ex.on_request_body(black_box(body)));
+    let _ = black_box(ex.on_request_body(black_box(body), CLOCK));
 }
 
 fn response_path(config: &Arc<Config>, request: &[u8], response: &[u8]) {
     let mut ex = Exchange::new(Arc::clone(config));
     ex.on_request_headers(&headers());
-    let _ = ex.on_request_body(request);
+    let _ = ex.on_request_body(request, CLOCK);
     let rh = [
         (":status".to_owned(), "200".to_owned()),
         ("content-type".to_owned(), "application/json".to_owned()),
@@ -103,10 +108,7 @@ fn response_path(config: &Arc<Config>, request: &[u8], response: &[u8]) {
     if matches!(ex.on_response_headers(&rh), ResponseHeadersAction::Inspect) {
         let _ = black_box(ex.on_response_body(
             black_box(response),
-            Clock {
-                now_ms: 1,
-                context_id: 1,
-            },
+            CLOCK,
         ));
     }
 }

@@ -28,6 +28,8 @@ pub struct Outcome {
     pub callout_failed: bool,
     /// Number of calls removed from the response.
     pub removed: usize,
+    /// For a request-phase decision (MCP): answer locally with this instead of forwarding.
+    pub reply: Option<crate::flow::LocalReply>,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             headers: Vec::new(),
             callout_failed: false,
             removed: 0,
+            reply: None,
         }
     }
 }
@@ -104,6 +107,47 @@ pub fn enforce(
     verdicts: &[CallVerdict],
     extra: Option<&CallVerdict>,
 ) -> Outcome {
+    let (mut out, removals) = plan(calls, verdicts, extra);
+    if !removals.is_empty() {
+        format.remove_calls(&mut body, &removals);
+        out.body = Some(body.to_string().into_bytes());
+    }
+    out
+}
+
+/// Raises an outcome to at least `action` with these reasons (request-side findings carried to
+/// the response), rebuilding its decision headers.
+pub fn carry(out: &mut Outcome, action: Action, reasons: &[String]) {
+    if action == Action::Allow {
+        return;
+    }
+    let mut all: Vec<String> = reasons.to_vec();
+    if let Some((_, r)) = out.headers.iter().find(|(k, _)| *k == HEADER_REASONS) {
+        all.insert(0, r.clone());
+    }
+    out.action = out.action.max(action);
+    out.headers
+        .retain(|(k, _)| *k != HEADER_DECISION && *k != HEADER_REASONS);
+    out.headers
+        .insert(0, (HEADER_DECISION, out.action.as_str().to_owned()));
+    if !all.is_empty() {
+        out.headers.insert(
+            1,
+            (
+                HEADER_REASONS,
+                header_safe(&all.join("; "), MAX_REASONS_BYTES),
+            ),
+        );
+    }
+}
+
+/// The decision without touching a body: the outcome (headers, action, `removed`) and the calls
+/// to remove with their refusal texts. Streams and MCP apply the removals their own way.
+pub fn plan(
+    calls: &[ProposedCall],
+    verdicts: &[CallVerdict],
+    extra: Option<&CallVerdict>,
+) -> (Outcome, Vec<Removal>) {
     let mut action = extra.map_or(Action::Allow, |v| v.action);
     let mut reasons: Vec<String> = extra.map(|v| v.reasons.clone()).unwrap_or_default();
     let mut approval_id: Option<String> = None;
@@ -136,7 +180,7 @@ pub fn enforce(
         ..Outcome::allow()
     };
     if action == Action::Allow {
-        return out;
+        return (out, removals);
     }
     out.headers
         .push((HEADER_DECISION, action.as_str().to_owned()));
@@ -150,10 +194,6 @@ pub fn enforce(
         out.headers
             .push((HEADER_APPROVAL_ID, header_safe(&id, 128)));
     }
-    if !removals.is_empty() {
-        format.remove_calls(&mut body, &removals);
-        out.removed = removals.len();
-        out.body = Some(body.to_string().into_bytes());
-    }
-    out
+    out.removed = removals.len();
+    (out, removals)
 }

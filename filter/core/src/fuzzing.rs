@@ -5,7 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
-use crate::flow::{CalloutReply, Clock, Exchange, ResponseDecision, ResponseHeadersAction};
+use crate::flow::{
+    CalloutReply, Clock, Exchange, RequestDecision, ResponseDecision, ResponseHeadersAction,
+};
 
 /// Parses and validates arbitrary bytes as a plugin config.
 pub fn plugin_config(data: &[u8]) {
@@ -38,8 +40,15 @@ pub fn exchange(data: &[u8]) {
         header(":method", "POST"),
         header("x-llmfw-operator", "fuzz"),
     ]);
+    let clock = Clock {
+        now_ms: 1,
+        context_id: 1,
+    };
     let _ = ex.request_body_progress(request.len(), true);
-    if ex.on_request_body(request).is_err() {
+    if matches!(
+        ex.on_request_body(request, clock),
+        RequestDecision::Reply(_) | RequestDecision::Callout(_)
+    ) {
         return;
     }
     let response_headers = [
@@ -53,10 +62,6 @@ pub fn exchange(data: &[u8]) {
         return;
     }
     let _ = ex.response_body_progress(response.len(), true);
-    let clock = Clock {
-        now_ms: 1,
-        context_id: 1,
-    };
     if let ResponseDecision::Callout(_) = ex.on_response_body(response, clock) {
         let _ = ex.on_callout_reply(reply.map_or(CalloutReply::Failed, CalloutReply::Ok));
     }

@@ -17,6 +17,10 @@ pub const CALLOUT_SENT: &str = "llmfw.callout.sent";
 pub const CALLOUT_FAILURE: &str = "llmfw.callout.failure";
 /// Requests rejected locally (invalid JSON, too large).
 pub const REQUEST_INVALID: &str = "llmfw.request.invalid";
+/// Requests refused for their content (`llmfw_prompt_blocked`).
+pub const REQUEST_BLOCKED: &str = "llmfw.request.blocked";
+/// Requests forwarded with one or more tool results replaced by a notice.
+pub const REQUEST_REDACTED: &str = "llmfw.request.redacted";
 
 /// Every counter, for definition at start-up.
 pub const ALL_COUNTERS: &[&str] = &[
@@ -27,6 +31,8 @@ pub const ALL_COUNTERS: &[&str] = &[
     CALLOUT_SENT,
     CALLOUT_FAILURE,
     REQUEST_INVALID,
+    REQUEST_BLOCKED,
+    REQUEST_REDACTED,
 ];
 
 /// The decision counter for an action.

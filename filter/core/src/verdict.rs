@@ -4,9 +4,10 @@
 use llmfw_api::v1 as pb;
 
 /// An enforcement action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     /// Pass unchanged.
+    #[default]
     Allow,
     /// Pass, marked with `x-llmfw-decision: warn` and reasons.
     Warn,

@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use llmfw_core::config::Config;
 use llmfw_core::enforce::Outcome;
 use llmfw_core::flow::{
-    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestHeadersAction,
-    ResponseDecision, ResponseHeadersAction,
+    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestDecision,
+    RequestHeadersAction, ResponseDecision, ResponseHeadersAction, StreamStep,
 };
 use llmfw_core::metrics;
 use llmfw_core::tools::sha256_hex;
@@ -129,6 +129,7 @@ impl RootContext for Root {
             metrics: Rc::clone(&self.metrics),
             response_body_size: 0,
             callout_token: None,
+            callout_for_request: false,
         }))
     }
 
@@ -143,6 +144,8 @@ struct Http {
     metrics: Rc<Metrics>,
     response_body_size: usize,
     callout_token: Option<u32>,
+    /// The pending callout was made for the request (MCP), not the response.
+    callout_for_request: bool,
 }
 
 fn read_headers(map: MapType) -> Option<Vec<(String, String)>> {
@@ -193,7 +196,74 @@ impl Http {
         Action::Pause
     }
 
-    /// Writes an outcome to the held response and counts it.
+    fn clock(&self) -> Clock {
+        Clock {
+            now_ms: now_ms(),
+            context_id: self.context_id,
+        }
+    }
+
+    /// Publishes an outcome's decision headers as filter state (see [`Http::apply`]).
+    fn publish(outcome: &Outcome) {
+        for (name, value) in &outcome.headers {
+            let key = format!(
+                "llmfw_{}",
+                name.trim_start_matches("x-llmfw-").replace('-', "_")
+            );
+            let _ = hostcalls::set_property(vec![key.as_str()], Some(value.as_bytes()));
+        }
+    }
+
+    /// A request-phase outcome (MCP calls): answer locally, or let the request go on.
+    fn apply_request(&mut self, outcome: &Outcome) -> Action {
+        if outcome.callout_failed {
+            self.metrics.inc(metrics::CALLOUT_FAILURE);
+        }
+        Self::publish(outcome);
+        match &outcome.reply {
+            Some(reply) => {
+                self.metrics.inc(metrics::decision(outcome.action));
+                self.local_reply(reply, "request_callout")
+            }
+            None => Action::Continue,
+        }
+    }
+
+    /// Sends a callout; on dispatch failure decides at once as if it had failed.
+    fn start_callout(&mut self, callout: &llmfw_core::flow::Callout, for_request: bool) -> Action {
+        self.metrics.inc(metrics::CALLOUT_SENT);
+        match self.dispatch(callout) {
+            Ok(token) => {
+                log(
+                    LogLevel::Debug,
+                    &format!(
+                        "callout sent ctx={} events={} bytes={}",
+                        self.context_id,
+                        callout.events,
+                        callout.message.len()
+                    ),
+                );
+                self.callout_token = Some(token);
+                self.callout_for_request = for_request;
+                Action::Pause
+            }
+            Err(e) => {
+                log(
+                    LogLevel::Warn,
+                    &format!("callout dispatch failed ctx={} error={e}", self.context_id),
+                );
+                let outcome = self.exchange.on_callout_reply(CalloutReply::Failed);
+                if for_request {
+                    self.apply_request(&outcome)
+                } else {
+                    self.apply(&outcome);
+                    Action::Continue
+                }
+            }
+        }
+    }
+
+    /// Writes an outcome to the held response (or the last chunk of a stream) and counts it.
     fn apply(&self, outcome: &Outcome) {
         self.metrics.inc(metrics::decision(outcome.action));
         if outcome.callout_failed {
@@ -204,13 +274,7 @@ impl Http {
         // into StopAllIterationAndWatermark). So the x-llmfw-* headers are published as filter
         // state `wasm.llmfw_{decision,reasons,approval_id}`; the Lua filter placed before this one
         // in envoy.yaml holds the response headers (`llmfw_hold`) and copies them on.
-        for (name, value) in &outcome.headers {
-            let key = format!(
-                "llmfw_{}",
-                name.trim_start_matches("x-llmfw-").replace('-', "_")
-            );
-            let _ = hostcalls::set_property(vec![key.as_str()], Some(value.as_bytes()));
-        }
+        Self::publish(outcome);
         if let Some(body) = &outcome.body {
             if let Err(e) = hostcalls::set_buffer(
                 BufferType::HttpResponseBody,
@@ -294,6 +358,15 @@ impl Context for Http {
             .as_deref()
             .map_or(CalloutReply::Failed, CalloutReply::Ok);
         let outcome = self.exchange.on_callout_reply(reply);
+        if self.callout_for_request {
+            self.callout_for_request = false;
+            if let Action::Continue = self.apply_request(&outcome) {
+                if let Err(e) = hostcalls::resume_http_request() {
+                    log(LogLevel::Error, &format!("resume failed status={e:?}"));
+                }
+            }
+            return;
+        }
         if outcome.callout_failed && status_code == 0 {
             log(
                 LogLevel::Warn,
@@ -346,25 +419,44 @@ impl HttpContext for Http {
                         Vec::new()
                     }
                 };
-                match self.exchange.on_request_body(&body) {
-                    Ok(()) => {
-                        let subject = self.exchange.subject();
-                        log(
-                            LogLevel::Debug,
-                            &format!(
-                                "request ctx={} bytes={} sha256={} session={}",
-                                self.context_id,
-                                body.len(),
-                                sha256_hex(&body).get(..16).unwrap_or(""),
-                                subject.session
-                            ),
-                        );
+                let decision = self.exchange.on_request_body(&body, self.clock());
+                let subject = self.exchange.subject();
+                log(
+                    LogLevel::Debug,
+                    &format!(
+                        "request ctx={} bytes={} sha256={} session={}",
+                        self.context_id,
+                        body.len(),
+                        sha256_hex(&body).get(..16).unwrap_or(""),
+                        subject.session
+                    ),
+                );
+                match decision {
+                    RequestDecision::Continue => Action::Continue,
+                    RequestDecision::Replace(new_body) => {
+                        self.metrics.inc(metrics::REQUEST_REDACTED);
+                        if let Err(e) = hostcalls::set_buffer(
+                            BufferType::HttpRequestBody,
+                            0,
+                            body_size,
+                            &new_body,
+                        ) {
+                            log(
+                                LogLevel::Error,
+                                &format!("cannot replace request body status={e:?}"),
+                            );
+                        }
                         Action::Continue
                     }
-                    Err(reply) => {
-                        self.metrics.inc(metrics::REQUEST_INVALID);
+                    RequestDecision::Reply(reply) => {
+                        if reply.code == llmfw_core::flow::CODE_PROMPT_BLOCKED {
+                            self.metrics.inc(metrics::REQUEST_BLOCKED);
+                        } else {
+                            self.metrics.inc(metrics::REQUEST_INVALID);
+                        }
                         self.local_reply(&reply, "request_body")
                     }
+                    RequestDecision::Callout(callout) => self.start_callout(&callout, true),
                 }
             }
         }
@@ -379,6 +471,11 @@ impl HttpContext for Http {
         };
         match self.exchange.on_response_headers(&headers) {
             ResponseHeadersAction::Pass => Action::Continue,
+            ResponseHeadersAction::Stream => {
+                // Streamed: headers go on now (no hold); chunks are rewritten one by one.
+                let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, "content-length");
+                Action::Continue
+            }
             ResponseHeadersAction::Inspect => {
                 // The body may be rewritten. Pausing here would stop the body callbacks altogether
                 // (the host turns Pause into StopAllIterationAndWatermark), so continue.
@@ -395,6 +492,9 @@ impl HttpContext for Http {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.response_body_size = body_size;
+        if self.exchange.streaming() {
+            return self.on_stream_chunk(body_size, end_of_stream);
+        }
         match self
             .exchange
             .response_body_progress(body_size, end_of_stream)
@@ -425,37 +525,48 @@ impl HttpContext for Http {
                         self.apply(&outcome);
                         Action::Continue
                     }
-                    ResponseDecision::Callout(callout) => match self.dispatch(&callout) {
-                        Ok(token) => {
-                            self.metrics.inc(metrics::CALLOUT_SENT);
-                            log(
-                                LogLevel::Debug,
-                                &format!(
-                                    "callout sent ctx={} events={} bytes={}",
-                                    self.context_id,
-                                    callout.events,
-                                    callout.message.len()
-                                ),
-                            );
-                            self.callout_token = Some(token);
-                            Action::Pause
-                        }
-                        Err(e) => {
-                            self.metrics.inc(metrics::CALLOUT_SENT);
-                            log(
-                                LogLevel::Warn,
-                                &format!(
-                                    "callout dispatch failed ctx={} error={e}",
-                                    self.context_id
-                                ),
-                            );
-                            let outcome = self.exchange.on_callout_reply(CalloutReply::Failed);
-                            self.apply(&outcome);
-                            Action::Continue
-                        }
-                    },
+                    ResponseDecision::Callout(callout) => self.start_callout(&callout, false),
                 }
             }
+        }
+    }
+}
+
+impl Http {
+    /// One chunk of a streamed response: replaced by what the core lets through now.
+    fn on_stream_chunk(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(e) => {
+                log(
+                    LogLevel::Error,
+                    &format!("cannot read response chunk status={e:?}"),
+                );
+                Vec::new()
+            }
+        };
+        match self
+            .exchange
+            .on_response_chunk(&chunk, end_of_stream, self.clock())
+        {
+            StreamStep::Chunk(bytes) => {
+                if bytes != chunk {
+                    if let Err(e) =
+                        hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &bytes)
+                    {
+                        log(
+                            LogLevel::Error,
+                            &format!("cannot replace response chunk status={e:?}"),
+                        );
+                    }
+                }
+                Action::Continue
+            }
+            StreamStep::Final(outcome) => {
+                self.apply(&outcome);
+                Action::Continue
+            }
+            StreamStep::Callout(callout) => self.start_callout(&callout, false),
         }
     }
 }
