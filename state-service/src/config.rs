@@ -291,6 +291,39 @@ mod tests {
         assert!(Cli::try_parse_from(["llmfw-state", "prune", "--retention-hours", "0"]).is_err());
     }
 
+    /// Every flag of `serve`, `migrate` and `prune` has a row in docs/config-reference.md.
+    #[test]
+    fn config_reference_documents_every_flag() {
+        use clap::CommandFactory as _;
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config-reference.md"),
+        )
+        .unwrap();
+        let section = doc
+            .split("## State service (`llmfw-state`)")
+            .nth(1)
+            .unwrap();
+        let cli = Cli::command();
+        let mut commands = vec![cli.clone()];
+        for name in ["migrate", "prune"] {
+            commands.push(cli.find_subcommand(name).unwrap().clone());
+        }
+        for cmd in commands {
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if ["help", "version"].contains(&long) {
+                    continue;
+                }
+                assert!(
+                    section.contains(&format!("| `--{long}` |")),
+                    "docs/config-reference.md: no row for `{} --{long}`",
+                    cmd.get_name()
+                );
+            }
+        }
+        assert!(section.contains("`LLMFW_ADMIN_TOKEN`"));
+    }
+
     #[test]
     fn admin_token_comes_from_one_source() {
         let dir = tempfile::tempdir().unwrap();
