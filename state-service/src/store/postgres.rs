@@ -487,3 +487,10 @@ impl Store for PostgresStore {
 }
 
 operator_from_row_fn!(sqlx::postgres::PgRow);
+
+#[cfg(test)]
+#[test]
+fn schema_version_is_the_latest_migration() {
+    let latest = MIGRATOR.iter().map(|m| m.version).max();
+    assert_eq!(latest, Some(super::SCHEMA_VERSION));
+}

@@ -55,34 +55,31 @@ macro_rules! session_from_row {
     }};
 }
 
-const SESSION_SELECT: &str = "SELECT operator_id, session_id, tenant, CAST(max_phase AS BIGINT), \
-     event_count, first_seen_ms, last_seen_ms FROM sessions";
-
-const OPERATOR_SELECT: &str = "SELECT o.operator_id, CAST(o.phases_mask AS BIGINT), o.latent_log, \
-     o.first_seen_ms, o.last_seen_ms, \
-     (SELECT COUNT(*) FROM sessions s WHERE s.operator_id = o.operator_id), \
-     (SELECT CAST(COALESCE(SUM(s.event_count), 0) AS BIGINT) FROM sessions s \
-      WHERE s.operator_id = o.operator_id) \
-     FROM operators o";
-
-pub(crate) fn operators_query(one: bool) -> String {
-    if one {
-        format!("{OPERATOR_SELECT} WHERE o.operator_id = $1")
-    } else {
-        format!("{OPERATOR_SELECT} ORDER BY o.last_seen_ms DESC, o.operator_id LIMIT $1 OFFSET $2")
-    }
+/// The columns of a session, in the order [`session_from_row!`] reads them.
+macro_rules! session_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT operator_id, session_id, tenant, CAST(max_phase AS BIGINT), event_count, \
+             first_seen_ms, last_seen_ms FROM sessions ",
+            $rest
+        )
+    };
 }
 
-pub(crate) fn sessions_query(one: bool) -> String {
-    if one {
-        format!("{SESSION_SELECT} WHERE operator_id = $1 AND session_id = $2")
-    } else {
-        format!(
-            "{SESSION_SELECT} WHERE ($1 IS NULL OR operator_id = $1) \
-             AND ($2 IS NULL OR session_id = $2) \
-             ORDER BY last_seen_ms DESC, operator_id, session_id LIMIT $3 OFFSET $4"
+/// An operator profile with its session and event counts, in the order `operator_from_row`
+/// reads them.
+macro_rules! operator_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT o.operator_id, CAST(o.phases_mask AS BIGINT), o.latent_log, \
+             o.first_seen_ms, o.last_seen_ms, \
+             (SELECT COUNT(*) FROM sessions s WHERE s.operator_id = o.operator_id), \
+             (SELECT CAST(COALESCE(SUM(s.event_count), 0) AS BIGINT) FROM sessions s \
+              WHERE s.operator_id = o.operator_id) \
+             FROM operators o ",
+            $rest
         )
-    }
+    };
 }
 
 /// Tables cleared by an operator reset, with the outcome field each count goes to.
@@ -107,7 +104,9 @@ macro_rules! admin_methods {
             session: &'a str,
         ) -> StoreFuture<'a, Option<SessionRow>> {
             Box::pin(async move {
-                let row = sqlx::query(&super::shared_sql::sessions_query(true))
+                let row = sqlx::query(session_select!(
+                    "WHERE operator_id = $1 AND session_id = $2"
+                ))
                     .bind(operator)
                     .bind(session)
                     .fetch_optional(&self.pool)
@@ -122,7 +121,10 @@ macro_rules! admin_methods {
             page: super::Page,
         ) -> StoreFuture<'a, Vec<SessionRow>> {
             Box::pin(async move {
-                let rows = sqlx::query(&super::shared_sql::sessions_query(false))
+                let rows = sqlx::query(session_select!(
+                    "WHERE ($1 IS NULL OR operator_id = $1) AND ($2 IS NULL OR session_id = $2) \
+                     ORDER BY last_seen_ms DESC, operator_id, session_id LIMIT $3 OFFSET $4"
+                ))
                     .bind(filter.operator)
                     .bind(filter.session)
                     .bind(page.limit)
@@ -179,7 +181,9 @@ macro_rules! admin_methods {
             page: super::Page,
         ) -> StoreFuture<'a, Vec<super::OperatorRow>> {
             Box::pin(async move {
-                let rows = sqlx::query(&super::shared_sql::operators_query(false))
+                let rows = sqlx::query(operator_select!(
+                    "ORDER BY o.last_seen_ms DESC, o.operator_id LIMIT $1 OFFSET $2"
+                ))
                     .bind(page.limit)
                     .bind(page.offset)
                     .fetch_all(&self.pool)
@@ -193,7 +197,7 @@ macro_rules! admin_methods {
             operator: &'a str,
         ) -> StoreFuture<'a, Option<super::OperatorRow>> {
             Box::pin(async move {
-                let row = sqlx::query(&super::shared_sql::operators_query(true))
+                let row = sqlx::query(operator_select!("WHERE o.operator_id = $1"))
                     .bind(operator)
                     .fetch_optional(&self.pool)
                     .await?;

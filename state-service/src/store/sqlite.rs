@@ -498,3 +498,10 @@ impl Store for SqliteStore {
 }
 
 operator_from_row_fn!(sqlx::sqlite::SqliteRow);
+
+#[cfg(test)]
+#[test]
+fn schema_version_is_the_latest_migration() {
+    let latest = MIGRATOR.iter().map(|m| m.version).max();
+    assert_eq!(latest, Some(super::SCHEMA_VERSION));
+}
