@@ -8,7 +8,8 @@
 //!
 //! Modules: [`engine`] (pure rules), [`eval`] (campaign replay and scoring), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
 //! (tonic service, the one error → status table), [`admin`] (health, readiness, Prometheus
-//! metrics), [`metrics`] (metric names and counters), [`config`] (CLI), [`server`] (wiring).
+//! metrics, the token-protected JSON admin API), [`metrics`] (metric names and counters),
+//! [`retention`] (event pruning), [`config`] (CLI), [`server`] (wiring).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
@@ -18,5 +19,6 @@ pub mod engine;
 pub mod eval;
 pub mod grpc;
 pub mod metrics;
+pub mod retention;
 pub mod server;
 pub mod store;

@@ -12,6 +12,8 @@ pub const EVALUATIONS_TOTAL: &str = "llmfw_state_evaluations_total";
 pub const ACTIONS_TOTAL: &str = "llmfw_state_actions_total";
 /// Counter: store operations that failed.
 pub const STORE_ERRORS_TOTAL: &str = "llmfw_state_store_errors_total";
+/// Counter: events deleted by retention.
+pub const PRUNED_EVENTS_TOTAL: &str = "llmfw_state_pruned_events_total";
 /// Histogram: `Evaluate` latency in seconds.
 pub const EVALUATE_SECONDS: &str = "llmfw_state_evaluate_seconds";
 
@@ -26,6 +28,7 @@ pub struct Metrics {
     evaluations: AtomicU64,
     actions: [AtomicU64; 4],
     store_errors: AtomicU64,
+    pruned_events: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -44,6 +47,11 @@ impl Metrics {
     /// Counts one store failure.
     pub fn store_error(&self) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts events deleted by retention.
+    pub fn pruned(&self, events: u64) {
+        self.pruned_events.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Observes the latency of one `Evaluate`.
@@ -84,6 +92,12 @@ impl Metrics {
         let _ = writeln!(out, "{STORE_ERRORS_TOTAL} {}", load(&self.store_errors));
         let _ = writeln!(
             out,
+            "# HELP {PRUNED_EVENTS_TOTAL} Events deleted by retention."
+        );
+        let _ = writeln!(out, "# TYPE {PRUNED_EVENTS_TOTAL} counter");
+        let _ = writeln!(out, "{PRUNED_EVENTS_TOTAL} {}", load(&self.pruned_events));
+        let _ = writeln!(
+            out,
             "# HELP {EVALUATE_SECONDS} Evaluate latency in seconds."
         );
         let _ = writeln!(out, "# TYPE {EVALUATE_SECONDS} histogram");
@@ -112,12 +126,14 @@ mod tests {
         let m = Metrics::default();
         m.evaluation(Action::Block);
         m.store_error();
+        m.pruned(7);
         m.observe(Duration::from_millis(3));
         let text = m.render();
         assert!(text.contains("llmfw_state_evaluations_total 1\n"));
         assert!(text.contains("llmfw_state_actions_total{action=\"block\"} 1\n"));
         assert!(text.contains("llmfw_state_actions_total{action=\"allow\"} 0\n"));
         assert!(text.contains("llmfw_state_store_errors_total 1\n"));
+        assert!(text.contains("llmfw_state_pruned_events_total 7\n"));
         assert!(text.contains("llmfw_state_evaluate_seconds_bucket{le=\"0.0025\"} 0\n"));
         assert!(text.contains("llmfw_state_evaluate_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("llmfw_state_evaluate_seconds_count 1\n"));

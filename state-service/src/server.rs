@@ -1,15 +1,16 @@
-//! Wiring: opens the store, serves gRPC (Evaluate, health, reflection) and admin HTTP until a
-//! shutdown signal.
+//! Wiring: serves gRPC (Evaluate, health, reflection) and admin HTTP, and runs the retention
+//! task, until a shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use llmfw_api::grpc::state_service_server::StateServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::admin::{self, AdminState};
+use crate::admin::{self, AdminState, AdminToken};
 use crate::engine::EngineConfig;
 use crate::grpc::StateServer;
 use crate::metrics::Metrics;
@@ -23,11 +24,45 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// Serves on already-bound listeners until `shutdown` resolves. The store must be open and
-/// migrated; health reports SERVING from the start.
+/// Options of [`serve_with`] beyond the engine configuration.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Bearer token of the admin API; `None` turns `/v1` and `/openapi.json` off.
+    pub admin_token: Option<AdminToken>,
+    /// Age after which events are pruned; `None` keeps them forever.
+    pub retention: Option<Duration>,
+    /// Time between two prunes (the first one interval after the start).
+    pub prune_interval: Duration,
+}
+
+impl Default for ServeOptions {
+    /// No admin API, no retention.
+    fn default() -> Self {
+        ServeOptions {
+            admin_token: None,
+            retention: None,
+            prune_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Serves on already-bound listeners until `shutdown` resolves, without admin API or retention
+/// ([`ServeOptions::default`]). The store must be open and migrated; health reports SERVING
+/// from the start.
 pub async fn serve(
     store: Arc<dyn Store>,
     config: EngineConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with(store, config, ServeOptions::default(), listeners, shutdown).await
+}
+
+/// [`serve`] with options: the admin token and retention.
+pub async fn serve_with(
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    options: ServeOptions,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -39,7 +74,8 @@ pub async fn serve(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(llmfw_api::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let service = StateServer::new(store.clone(), config, metrics.clone());
+    let config = Arc::new(config);
+    let service = StateServer::new(store.clone(), (*config).clone(), metrics.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -50,7 +86,22 @@ pub async fn serve(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let admin_app = admin::router(AdminState { store, metrics });
+    let retention = options.retention.map(|age| {
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.clone(),
+            metrics.clone(),
+            age,
+            options.prune_interval,
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let admin_app = admin::router(AdminState {
+        store,
+        metrics,
+        config,
+        token: options.admin_token,
+    });
     let admin_stop = stopped(stop_rx.clone());
     let admin = tokio::spawn(async move {
         axum::serve(listeners.admin, admin_app)
@@ -65,6 +116,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), stopped(stop_rx))
         .await?;
     admin.await??;
+    if let Some(task) = retention {
+        task.await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! Postgres: `DATABASE_URL` if set, else `postgres://postgres@127.0.0.1:5432/postgres`. If it is
 //! unreachable the Postgres tests fail, unless `LLMFW_SKIP_PG=1`.
 
+mod admin;
+
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -318,6 +320,30 @@ macro_rules! contract_suite {
             async fn phase_updates_are_monotonic_and_concurrent() {
                 let (store, _guard) = $open().await;
                 super::phase_updates_are_monotonic_and_concurrent(store.clone()).await;
+            }
+
+            #[tokio::test]
+            async fn operators_sessions_and_budgets_are_listed() {
+                let (store, _guard) = $open().await;
+                super::admin::operators_sessions_and_budgets_are_listed(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn decisions_are_recorded_and_audited() {
+                let (store, _guard) = $open().await;
+                super::admin::decisions_are_recorded_and_audited(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn reset_forgets_the_operator_and_is_audited() {
+                let (store, _guard) = $open().await;
+                super::admin::reset_forgets_the_operator_and_is_audited(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn prune_keeps_summaries() {
+                let (store, _guard) = $open().await;
+                super::admin::prune_keeps_summaries(store.as_ref()).await;
             }
         }
     };

@@ -8,6 +8,9 @@
 //! - an event is keyed by `(operator_id, request_id, call_id)`: a retried request is stored once and
 //!   does not count twice.
 
+mod admin;
+#[macro_use]
+mod shared_sql;
 mod postgres;
 mod sqlite;
 
@@ -18,11 +21,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use admin::{
+    Actor, AuditEntry, DecideOutcome, Decision, EventSummary, OperatorRow, Page, PruneOutcome,
+    ResetOutcome, SessionFilter,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::engine::{
-    Action, Delta, EngineConfig, Evaluation, EventVerdict, Phase, PhaseSet, Snapshot, Verdict,
+    Action, BudgetUse, Delta, EngineConfig, Evaluation, EventVerdict, Phase, PhaseSet, Snapshot,
+    Verdict,
 };
 
 /// A boxed future returned by [`Store`] methods (keeps the trait object-safe).
@@ -43,6 +51,17 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// `--no-migrate` on a database whose schema is older than this build's.
+    #[error(
+        "database schema is at version {have}, this build needs {want}: run `llmfw-state migrate` \
+         (or serve without --no-migrate)"
+    )]
+    SchemaBehind {
+        /// Latest applied migration.
+        have: i64,
+        /// Latest migration of this build.
+        want: i64,
+    },
     /// A concurrent writer used the same single-use approval first; nothing was written.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -69,9 +88,13 @@ pub struct StoredEvent {
     pub approval_id: Option<String>,
 }
 
-/// A stored session row.
+/// A stored session row (kept by retention, removed only by an operator reset).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRow {
+    /// Operator.
+    pub operator: String,
+    /// Session id.
+    pub session: String,
     /// Tenant first seen with the session.
     pub tenant: String,
     /// Highest phase reached.
@@ -87,10 +110,16 @@ pub struct SessionRow {
 /// A stored approval.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
+    /// Operator.
+    pub operator: String,
     /// Id (hex).
     pub id: String,
     /// Session.
     pub session_id: String,
+    /// Request that raised it.
+    pub request_id: String,
+    /// Call that raised it.
+    pub call_id: String,
     /// Tool.
     pub tool: String,
     /// Digest of the arguments.
@@ -103,6 +132,12 @@ pub struct Approval {
     pub policy_version: String,
     /// Expiry (Unix ms, event time).
     pub expires_at_ms: i64,
+    /// When a human approved or denied it, or when it was consumed (Unix ms).
+    pub decided_at_ms: Option<i64>,
+    /// Who approved or denied it.
+    pub decided_by: Option<String>,
+    /// Note given with the decision.
+    pub note: Option<String>,
 }
 
 /// A node of an operator's campaign graph: one target.
@@ -221,14 +256,101 @@ pub trait Store: Send + Sync {
     /// The operator's approvals, oldest first.
     fn approvals<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Vec<Approval>>;
 
-    /// Approves a pending approval; false if it is unknown or no longer pending.
-    fn approve<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool>;
+    /// Approves a pending approval without a note (`by` = `store`); false if it is unknown or
+    /// no longer pending.
+    fn approve<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let d = Decision::new(true, "store", now_ms);
+            Ok(matches!(
+                self.decide(id, &d).await?,
+                DecideOutcome::Decided(_)
+            ))
+        })
+    }
 
-    /// Denies a pending approval; false if it is unknown or no longer pending.
-    fn deny<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool>;
+    /// Denies a pending approval without a note (`by` = `store`); false if it is unknown or no
+    /// longer pending.
+    fn deny<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let d = Decision::new(false, "store", now_ms);
+            Ok(matches!(
+                self.decide(id, &d).await?,
+                DecideOutcome::Decided(_)
+            ))
+        })
+    }
 
     /// The operator's campaign graph.
     fn campaign_graph<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, CampaignGraph>;
+
+    /// Sessions matching `filter`, most recently seen first.
+    fn sessions<'a>(
+        &'a self,
+        filter: SessionFilter<'a>,
+        page: Page,
+    ) -> StoreFuture<'a, Vec<SessionRow>>;
+
+    /// The session's stored events, newest first, at most `limit` (retention may have pruned
+    /// older ones; the session row keeps its counters).
+    fn session_events<'a>(
+        &'a self,
+        operator: &'a str,
+        session: &'a str,
+        limit: i64,
+    ) -> StoreFuture<'a, Vec<EventSummary>>;
+
+    /// Operator profiles, most recently seen first.
+    fn operators(&self, page: Page) -> StoreFuture<'_, Vec<OperatorRow>>;
+
+    /// One operator's profile, if the operator was seen (and not reset since).
+    fn operator<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Option<OperatorRow>>;
+
+    /// Use of each configured budget in its window ending at `at_ms` (event time).
+    fn budget_use<'a>(
+        &'a self,
+        cfg: &'a EngineConfig,
+        operator: &'a str,
+        at_ms: i64,
+    ) -> StoreFuture<'a, Vec<BudgetUse>>;
+
+    /// Approvals of any operator, newest first; `status` and `operator` filter when set.
+    fn list_approvals<'a>(
+        &'a self,
+        status: Option<&'a str>,
+        operator: Option<&'a str>,
+        page: Page,
+    ) -> StoreFuture<'a, Vec<Approval>>;
+
+    /// One approval by id.
+    fn approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Approval>>;
+
+    /// Records a human decision on a pending approval, with an audit log entry, in one
+    /// transaction. A decided, consumed or unknown approval is left unchanged.
+    fn decide<'a>(&'a self, id: &'a str, decision: &'a Decision) -> StoreFuture<'a, DecideOutcome>;
+
+    /// Forgets an operator's campaign state (phases, risk, budgets, graph, sessions and events)
+    /// in one transaction and, if there was any, appends an audit log entry. Approvals stay.
+    fn reset_operator<'a>(
+        &'a self,
+        operator: &'a str,
+        actor: &'a Actor,
+    ) -> StoreFuture<'a, ResetOutcome>;
+
+    /// The audit log of admin actions, newest first; `operator` filters when set.
+    fn audit_log<'a>(
+        &'a self,
+        operator: Option<&'a str>,
+        page: Page,
+    ) -> StoreFuture<'a, Vec<AuditEntry>>;
+
+    /// Retention: deletes events observed before `events_before_ms` and budget counter buckets
+    /// starting before `counters_before_ms`. Sessions, operator profiles, targets, the graph,
+    /// approvals and the audit log keep their summaries.
+    fn prune(
+        &self,
+        events_before_ms: i64,
+        counters_before_ms: i64,
+    ) -> StoreFuture<'_, PruneOutcome>;
 }
 
 /// Opens (and migrates) the store a database URL names: `sqlite://PATH` (created if missing),
@@ -241,6 +363,66 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     } else {
         Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
     }
+}
+
+/// Opens the store a database URL names; with `migrate` false it applies no migration and fails
+/// with [`StoreError::SchemaBehind`] unless every migration of this build is already applied.
+pub async fn open_store(url: &str, migrate: bool) -> Result<Arc<dyn Store>, StoreError> {
+    if migrate {
+        return open(url).await;
+    }
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url).await?;
+        store.check_migrated().await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url).await?;
+        store.check_migrated().await?;
+        Ok(Arc::new(store))
+    } else {
+        Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)))
+    }
+}
+
+/// Applies the migrations to the database `url` names and closes it (`llmfw-state migrate`);
+/// returns the schema version (the latest migration).
+pub async fn migrate(url: &str) -> Result<i64, StoreError> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url).await?;
+        store.migrate().await?;
+        store.close().await;
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url).await?;
+        store.migrate().await?;
+        store.close().await;
+    } else {
+        return Err(StoreError::UnsupportedUrl(crate::config::redact_url(url)));
+    }
+    Ok(SCHEMA_VERSION)
+}
+
+/// The schema version of this build: the number of the latest migration (both backends have
+/// the same numbered migrations).
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// Compares the applied schema version with the latest migration of `migrator`.
+pub(crate) fn check_schema(
+    applied: Result<Option<i64>, sqlx::Error>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), StoreError> {
+    let want = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let have = match applied {
+        Ok(v) => v.unwrap_or(0),
+        Err(sqlx::Error::Database(e)) => {
+            tracing::debug!(error = %e, "no migration table");
+            0
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if have < want {
+        return Err(StoreError::SchemaBehind { have, want });
+    }
+    Ok(())
 }
 
 /// Rebuilds the verdict of a stored request (the answer to a retry).

@@ -89,6 +89,11 @@ impl PostgresStore {
         Self::open_with(PgConnectOptions::from_str(url)?).await
     }
 
+    /// Connects to `url`; does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PgConnectOptions::from_str(url)?).await
+    }
+
     /// Connects with explicit options and applies the migrations.
     ///
     /// While the database is down or unreachable, sqlx retries refused connections with backoff
@@ -98,14 +103,35 @@ impl PostgresStore {
     /// connects within a fifth of it. Idle connections are pinged before use, so connections
     /// killed by a database restart are replaced without restarting the service.
     pub async fn open_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let store = Self::connect_with(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects with explicit options; does not migrate (`serve --no-migrate`).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(true)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
         Ok(PostgresStore { pool })
+    }
+
+    /// Applies the migrations not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Fails unless every migration of this build is applied.
+    pub async fn check_migrated(&self) -> Result<(), StoreError> {
+        let applied: Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await;
+        super::check_schema(applied, &MIGRATOR)
     }
 
     /// Closes the pool (waits for connections to be returned).
@@ -439,68 +465,6 @@ impl Store for PostgresStore {
         })
     }
 
-    fn session<'a>(
-        &'a self,
-        operator: &'a str,
-        session: &'a str,
-    ) -> StoreFuture<'a, Option<SessionRow>> {
-        Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT tenant, max_phase::BIGINT, event_count, first_seen_ms, last_seen_ms FROM sessions \
-                 WHERE operator_id = $1 AND session_id = $2",
-            )
-            .bind(operator)
-            .bind(session)
-            .fetch_optional(&self.pool)
-            .await?;
-            row.map(|r| {
-                let phase: i64 = r.try_get(1)?;
-                Ok(SessionRow {
-                    tenant: r.try_get(0)?,
-                    max_phase: Phase::from_number(phase),
-                    event_count: r.try_get(2)?,
-                    first_seen_ms: r.try_get(3)?,
-                    last_seen_ms: r.try_get(4)?,
-                })
-            })
-            .transpose()
-        })
-    }
-
-    fn approvals<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Vec<Approval>> {
-        Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT id, session_id, tool, args_digest, status, created_at_ms, policy_version, \
-                 expires_at_ms FROM approvals WHERE operator_id = $1 ORDER BY created_at_ms, id",
-            )
-            .bind(operator)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Approval {
-                        id: r.try_get(0)?,
-                        session_id: r.try_get(1)?,
-                        tool: r.try_get(2)?,
-                        args_digest: r.try_get(3)?,
-                        status: r.try_get(4)?,
-                        created_at_ms: r.try_get(5)?,
-                        policy_version: r.try_get(6)?,
-                        expires_at_ms: r.try_get(7)?,
-                    })
-                })
-                .collect()
-        })
-    }
-
-    fn approve<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
-        Box::pin(async move { self.decide(id, "approved", now_ms).await })
-    }
-
-    fn deny<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
-        Box::pin(async move { self.decide(id, "denied", now_ms).await })
-    }
-
     fn campaign_graph<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, CampaignGraph> {
         Box::pin(async move {
             let mut g = CampaignGraph::default();
@@ -545,20 +509,15 @@ impl Store for PostgresStore {
             Ok(g)
         })
     }
+
+    admin_methods!();
 }
 
-impl PostgresStore {
-    async fn decide(&self, id: &str, status: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE approvals SET status = $1, decided_at_ms = $2 \
-             WHERE id = $3 AND status = 'pending'",
-        )
-        .bind(status)
-        .bind(now_ms)
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
-    }
+operator_from_row_fn!(sqlx::postgres::PgRow);
+
+#[cfg(test)]
+#[test]
+fn schema_version_is_the_latest_migration() {
+    let latest = MIGRATOR.iter().map(|m| m.version).max();
+    assert_eq!(latest, Some(super::SCHEMA_VERSION));
 }

@@ -86,24 +86,53 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens `sqlite://PATH` (created if missing) and applies the migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        Self::open_with(Self::options(url)?).await
+    }
+
+    /// Opens `sqlite://PATH` (created if missing); does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(Self::options(url)?).await
+    }
+
+    fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+        Ok(SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        Self::open_with(options).await
+            .foreign_keys(true))
     }
 
     /// Opens with explicit options and applies the migrations.
     pub async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let store = Self::connect_with(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects with explicit options; does not migrate (`serve --no-migrate`).
+    pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool })
+    }
+
+    /// Applies the migrations not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Fails unless every migration of this build is applied.
+    pub async fn check_migrated(&self) -> Result<(), StoreError> {
+        let applied: Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await;
+        super::check_schema(applied, &MIGRATOR)
     }
 
     /// Closes the pool (waits for connections to be returned).
@@ -436,68 +465,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn session<'a>(
-        &'a self,
-        operator: &'a str,
-        session: &'a str,
-    ) -> StoreFuture<'a, Option<SessionRow>> {
-        Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT tenant, max_phase, event_count, first_seen_ms, last_seen_ms FROM sessions \
-                 WHERE operator_id = $1 AND session_id = $2",
-            )
-            .bind(operator)
-            .bind(session)
-            .fetch_optional(&self.pool)
-            .await?;
-            row.map(|r| {
-                let phase: i64 = r.try_get(1)?;
-                Ok(SessionRow {
-                    tenant: r.try_get(0)?,
-                    max_phase: Phase::from_number(phase),
-                    event_count: r.try_get(2)?,
-                    first_seen_ms: r.try_get(3)?,
-                    last_seen_ms: r.try_get(4)?,
-                })
-            })
-            .transpose()
-        })
-    }
-
-    fn approvals<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Vec<Approval>> {
-        Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT id, session_id, tool, args_digest, status, created_at_ms, policy_version, \
-                 expires_at_ms FROM approvals WHERE operator_id = $1 ORDER BY created_at_ms, id",
-            )
-            .bind(operator)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Approval {
-                        id: r.try_get(0)?,
-                        session_id: r.try_get(1)?,
-                        tool: r.try_get(2)?,
-                        args_digest: r.try_get(3)?,
-                        status: r.try_get(4)?,
-                        created_at_ms: r.try_get(5)?,
-                        policy_version: r.try_get(6)?,
-                        expires_at_ms: r.try_get(7)?,
-                    })
-                })
-                .collect()
-        })
-    }
-
-    fn approve<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
-        Box::pin(async move { self.decide(id, "approved", now_ms).await })
-    }
-
-    fn deny<'a>(&'a self, id: &'a str, now_ms: i64) -> StoreFuture<'a, bool> {
-        Box::pin(async move { self.decide(id, "denied", now_ms).await })
-    }
-
     fn campaign_graph<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, CampaignGraph> {
         Box::pin(async move {
             let mut g = CampaignGraph::default();
@@ -542,20 +509,15 @@ impl Store for SqliteStore {
             Ok(g)
         })
     }
+
+    admin_methods!();
 }
 
-impl SqliteStore {
-    async fn decide(&self, id: &str, status: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE approvals SET status = $1, decided_at_ms = $2 \
-             WHERE id = $3 AND status = 'pending'",
-        )
-        .bind(status)
-        .bind(now_ms)
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
-    }
+operator_from_row_fn!(sqlx::sqlite::SqliteRow);
+
+#[cfg(test)]
+#[test]
+fn schema_version_is_the_latest_migration() {
+    let latest = MIGRATOR.iter().map(|m| m.version).max();
+    assert_eq!(latest, Some(super::SCHEMA_VERSION));
 }
