@@ -188,7 +188,6 @@ fn unicode_smuggling_detection() {
 }
 
 #[test]
-#[ignore = "bar missed: provider 66 %, generic 60 % vs 90 % — many noseyparker providers (particle, dynatrace, okta SSWS, truenas, arn, bcrypt hashes, …) have no rule yet; look-alike FP 34 %"]
 fn secrets_detection() {
     let Some(d) = data_dir() else { return };
     let cfg = config();
@@ -210,7 +209,6 @@ fn secrets_detection() {
 }
 
 #[test]
-#[ignore = "bar missed: command_injection 85 % and sql_injection 88 % vs 90 % (path_traversal 97 %, ssrf 92 % pass) — bare fragments (`dir`, `'*'`, `1-false`) carry no structure"]
 fn argument_payload_detection() {
     let Some(d) = data_dir() else { return };
     let cfg = config();
@@ -257,7 +255,6 @@ fn garak_injection_as_tool_results() {
 }
 
 #[test]
-#[ignore = "bar missed: 66.9 % vs 80 % — phrase/regex rules catch DAN-style templates (78 % of in-the-wild) but not pliny/Arth_Singh/0din styles (leet, fictional framing); needs a classifier or more template ideas"]
 fn pyrit_jailbreaks() {
     let Some(d) = data_dir() else { return };
     let cfg = config();
@@ -279,7 +276,6 @@ fn pyrit_jailbreaks() {
 }
 
 #[test]
-#[ignore = "bar missed: 41/45 evasion vectors — adv_008 (base85), adv_014/adv_026 (key split across turns: stateful), adv_047 ({{llm.api_key}} reflection) undetected; benign controls 0/5 flagged"]
 fn seed_adversarial_suite() {
     let Some(d) = data_dir() else { return };
     let cfg = config();

@@ -15,6 +15,8 @@ use crate::sanitize::decode;
 mod ssrf;
 
 const ARGUMENTS: &str = include_str!("../../rules/arguments.json");
+/// Probes that are a whole value (bare commands, metacharacter-only fuzz, SQL clause fragments).
+const MORE_ARGUMENTS: &str = include_str!("data/arguments.json");
 /// Values longer than this are checked on their first this-many bytes only.
 const MAX_VALUE: usize = 64 * 1024;
 const MAX_LEAVES: usize = 512;
@@ -216,10 +218,13 @@ fn variants(value: &str) -> Vec<(&'static str, String)> {
 }
 
 impl ArgRules {
-    /// Loads `rules/arguments.json`.
+    /// Loads `rules/arguments.json` and `detect/data/arguments.json`.
     pub fn compile() -> Result<ArgRules, RuleError> {
-        let raw: Vec<RawArgRule> = serde_json::from_str(ARGUMENTS)
+        let mut raw: Vec<RawArgRule> = serde_json::from_str(ARGUMENTS)
             .map_err(|e| rule_err("rules/arguments.json", e.to_string()))?;
+        let more: Vec<RawArgRule> = serde_json::from_str(MORE_ARGUMENTS)
+            .map_err(|e| rule_err("detect/data/arguments.json", e.to_string()))?;
+        raw.extend(more);
         let mut rules = Vec::with_capacity(raw.len());
         for r in raw {
             rules.push(ArgRule {

@@ -1,5 +1,8 @@
 //! Rule data: phrase lists (one Aho-Corasick pass over the folded text) and structural regexes,
-//! both loaded from `filter/core/rules/*.json` (compiled into the binary) and compiled once.
+//! both loaded from `filter/core/rules/*.json` and `detect/data/patterns.json` (compiled into the
+//! binary) and compiled once. Weak jailbreak cues (`detect/data/cues.json`: persona set-up, norm
+//! removal, comply-with-anything, no-warnings, dual output, …) are each harmless alone; a text
+//! that shows enough distinct cues, at least one of them a core cue, is one finding.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
@@ -9,6 +12,8 @@ use super::{fold, Channel, Family, Match, Severity};
 
 const PHRASES: &str = include_str!("../../rules/phrases.json");
 const PATTERNS: &str = include_str!("../../rules/patterns.json");
+const MORE_PATTERNS: &str = include_str!("data/patterns.json");
+const CUES: &str = include_str!("data/cues.json");
 
 /// A rule file could not be loaded (a build defect, caught by tests).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +56,33 @@ struct RawPatternRule {
     pattern: String,
     #[serde(default)]
     note: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCue {
+    name: String,
+    core: bool,
+    pattern: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCues {
+    id: String,
+    family: String,
+    severity: String,
+    min_cues: usize,
+    cues: Vec<RawCue>,
+}
+
+/// Weak cues combined into one finding.
+#[derive(Debug, Clone)]
+struct Cues {
+    meta: Meta,
+    min: usize,
+    /// (core, regex).
+    cues: Vec<(bool, Regex)>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +134,7 @@ pub struct Rules {
     phrase_rule: Vec<usize>,
     phrase_meta: Vec<Meta>,
     patterns: Vec<(Meta, Regex)>,
+    cues: Cues,
 }
 
 fn boundary_ok(text: &str, start: usize, end: usize, phrase: &str) -> bool {
@@ -118,8 +151,13 @@ impl Rules {
     pub fn load() -> Result<Rules, RuleError> {
         let raw_phrases: Vec<RawPhraseRule> = serde_json::from_str(PHRASES)
             .map_err(|e| rule_err("rules/phrases.json", e.to_string()))?;
-        let raw_patterns: Vec<RawPatternRule> = serde_json::from_str(PATTERNS)
+        let mut raw_patterns: Vec<RawPatternRule> = serde_json::from_str(PATTERNS)
             .map_err(|e| rule_err("rules/patterns.json", e.to_string()))?;
+        let more: Vec<RawPatternRule> = serde_json::from_str(MORE_PATTERNS)
+            .map_err(|e| rule_err("detect/data/patterns.json", e.to_string()))?;
+        raw_patterns.extend(more);
+        let raw_cues: RawCues = serde_json::from_str(CUES)
+            .map_err(|e| rule_err("detect/data/cues.json", e.to_string()))?;
         let mut phrases = Vec::new();
         let mut phrase_rule = Vec::new();
         let mut phrase_meta = Vec::new();
@@ -146,11 +184,26 @@ impl Rules {
             let re = Regex::new(&r.pattern).map_err(|e| rule_err(&r.id, e.to_string()))?;
             patterns.push((m, re));
         }
+        let mut cues = Vec::with_capacity(raw_cues.cues.len());
+        for c in raw_cues.cues {
+            let re = Regex::new(&c.pattern)
+                .map_err(|e| rule_err(format!("{}/{}", raw_cues.id, c.name), e.to_string()))?;
+            cues.push((c.core, re));
+        }
+        if raw_cues.min_cues == 0 || raw_cues.min_cues > cues.len() {
+            return Err(rule_err(&raw_cues.id, "min_cues out of range"));
+        }
+        let cues = Cues {
+            meta: meta(&raw_cues.id, &raw_cues.family, &raw_cues.severity, &[])?,
+            min: raw_cues.min_cues,
+            cues,
+        };
         Ok(Rules {
             automaton,
             phrase_rule,
             phrase_meta,
             patterns,
+            cues,
         })
     }
 
@@ -197,6 +250,35 @@ impl Rules {
                 });
             }
         }
+        if let Some(m) = self.cues.scan(folded, ch) {
+            out.push(m);
+        }
         out
+    }
+}
+
+impl Cues {
+    /// One match spanning the cues when at least `min` distinct cues (one of them core) are found.
+    fn scan(&self, folded: &str, ch: Channel) -> Option<Match<'_>> {
+        if !self.meta.applies(ch) {
+            return None;
+        }
+        let (mut n, mut core) = (0, false);
+        let (mut start, mut end) = (usize::MAX, 0);
+        for (is_core, re) in &self.cues {
+            if let Some(m) = re.find(folded) {
+                n += 1;
+                core |= *is_core;
+                start = start.min(m.start());
+                end = end.max(m.end());
+            }
+        }
+        (n >= self.min && core).then(|| Match {
+            rule_id: &self.meta.id,
+            family: self.meta.family,
+            severity: self.meta.severity,
+            offset: start,
+            len: end.saturating_sub(start),
+        })
     }
 }

@@ -1,6 +1,9 @@
 //! Secrets and PII: provider key formats, PEM, JWT, URL credentials, generic assignments
 //! (validated by entropy and shape so hashes, UUIDs and placeholders pass), card numbers (Luhn).
-//! Rules live in `rules/secrets.json`; matching is case-sensitive on the raw variants.
+//! Rules live in `rules/secrets.json` and `detect/data/secrets.json` (password hashes, more
+//! provider formats, credentials in headers, URLs, connection strings, constructors and prose);
+//! matching is case-sensitive on the raw variants. A key split over several lines (a dangling
+//! `sk-` prefix continued by single-token lines) is reassembled before matching.
 
 use regex::Regex;
 use serde::Deserialize;
@@ -9,6 +12,7 @@ use super::rules::{rule_err, RuleError};
 use super::{Family, Match, Severity};
 
 const SECRETS: &str = include_str!("../../rules/secrets.json");
+const MORE_SECRETS: &str = include_str!("data/secrets.json");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +31,14 @@ enum Validator {
     None,
     Assignment,
     Luhn,
+    /// The value (last capture group) is a literal password: no variable, template or placeholder.
+    Password,
+    /// The value is a literal of any kind (not a variable reference or an empty placeholder).
+    Literal,
+    /// The value is a token: long, mixed character classes or hex, not a placeholder.
+    Token,
+    /// The value is base64 of `user:password`.
+    BasicAuth,
 }
 
 #[derive(Debug, Clone)]
@@ -170,17 +182,202 @@ fn plausible_secret(key: &str, value: &str) -> bool {
     }
 }
 
+/// Not a variable reference, template, or empty/masked placeholder.
+fn literal_value(v: &str) -> bool {
+    let v = v.trim();
+    let lower = v.to_ascii_lowercase();
+    let first = v.chars().next();
+    !(v.is_empty()
+        || first.is_some_and(|c| "$%<{[@#&*".contains(c))
+        || [
+            "${",
+            "{{",
+            "#{",
+            "$(",
+            "<%",
+            "process.env",
+            "os.environ",
+            "getenv",
+            "env[",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+        || ["xxx", "***", "..."].iter().any(|p| lower.contains(p))
+        || v.chars().all(|c| Some(c) == first))
+}
+
+/// A literal password: [`literal_value`], not a bare placeholder word, not a sentence.
+fn literal_password(v: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "passphrase",
+        "changeme",
+        "change_me",
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "empty",
+        "default",
+        "test",
+        "example",
+        "sample",
+        "dummy",
+        "placeholder",
+        "redacted",
+        "hidden",
+        "required",
+        "optional",
+        "string",
+        "value",
+        "not-set",
+        "notset",
+        "unset",
+        "todo",
+        "tbd",
+        "n/a",
+        "str",
+        "text",
+        "your_password",
+        "new_password",
+        "old_password",
+        "yourpassword",
+    ];
+    let t = v.trim().trim_end_matches([':', ';', ',', '.']);
+    let lower = t.to_ascii_lowercase();
+    literal_value(t)
+        && t.len() >= 3
+        && !WORDS.contains(&lower.as_str())
+        && !lower.starts_with("your")
+        && !lower.starts_with("enter ")
+        && t.matches(' ').count() < 3
+}
+
+/// A token: long enough, not a placeholder, mixed classes or hex, some entropy.
+fn token_like(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    if v.len() < 16
+        || !literal_value(v)
+        || [
+            "token",
+            "your",
+            "example",
+            "secret",
+            "placeholder",
+            "redacted",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        return false;
+    }
+    let hex = v.bytes().all(|b| b.is_ascii_hexdigit());
+    let classes = [
+        v.bytes().any(|b| b.is_ascii_lowercase()),
+        v.bytes().any(|b| b.is_ascii_uppercase()),
+        v.bytes().any(|b| b.is_ascii_digit()),
+    ]
+    .iter()
+    .filter(|&&x| x)
+    .count();
+    (hex || classes >= 2) && entropy(v) >= 3.0
+}
+
+/// Base64 of `user:password` with a non-empty, non-placeholder password.
+fn basic_auth(v: &str) -> bool {
+    let Some(bytes) = crate::sanitize::decode::base64(v) else {
+        return false;
+    };
+    let Ok(s) = String::from_utf8(bytes) else {
+        return false;
+    };
+    s.split_once(':').is_some_and(|(u, p)| {
+        !u.is_empty() && !p.is_empty() && s.chars().all(|c| !c.is_control()) && literal_value(p)
+    })
+}
+
+/// A key split over lines: a line ending in a dangling provider prefix (`sk-`, `sk-li`, `ghp_`)
+/// continued by lines that each hold one key-shaped token (after an optional `T3:` label); the
+/// fragments are joined and lines with prose in between are skipped.
+fn reassemble(text: &str) -> Option<String> {
+    const PREFIXES: &[&str] = &[
+        "sk-",
+        "sk_",
+        "rk_",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "AKIA",
+        "AIza",
+        "glpat-",
+        "hf_",
+    ];
+    fn body(line: &str) -> &str {
+        match line.split_once(':') {
+            Some((label, rest))
+                if label.len() <= 8 && label.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                rest.trim()
+            }
+            _ => line.trim(),
+        }
+    }
+    fn last_word(line: &str) -> &str {
+        line.trim_end()
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or("")
+    }
+    let keyish = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let lines: Vec<&str> = text.lines().take(64).collect();
+    let start = lines.iter().position(|l| {
+        let w = last_word(l);
+        keyish(w)
+            && w.len() < 12
+            && PREFIXES
+                .iter()
+                .any(|p| w.starts_with(p) || (w.len() >= 4 && p.starts_with(w)))
+    })?;
+    let mut joined = last_word(lines.get(start)?).to_owned();
+    for l in lines.get(start + 1..)? {
+        let b = body(l);
+        if keyish(b) {
+            joined.push_str(b);
+        }
+    }
+    (joined.len() >= 20).then_some(joined)
+}
+
 impl Secrets {
     /// Loads `rules/secrets.json`.
     pub fn compile() -> Result<Secrets, RuleError> {
-        let raw: Vec<RawSecretRule> = serde_json::from_str(SECRETS)
+        let mut raw: Vec<RawSecretRule> = serde_json::from_str(SECRETS)
             .map_err(|e| rule_err("rules/secrets.json", e.to_string()))?;
+        let more: Vec<RawSecretRule> = serde_json::from_str(MORE_SECRETS)
+            .map_err(|e| rule_err("detect/data/secrets.json", e.to_string()))?;
+        raw.extend(more);
         let mut rules = Vec::with_capacity(raw.len());
         for r in raw {
             let validator = match r.validator.as_deref() {
                 None => Validator::None,
                 Some("assignment") => Validator::Assignment,
                 Some("luhn") => Validator::Luhn,
+                Some("password") => Validator::Password,
+                Some("literal") => Validator::Literal,
+                Some("token") => Validator::Token,
+                Some("basic_auth") => Validator::BasicAuth,
                 Some(other) => return Err(rule_err(&r.id, format!("unknown validator {other}"))),
             };
             let family = match r.family.as_deref() {
@@ -220,6 +417,15 @@ impl Secrets {
                 }));
                 let _ = before;
             }
+            if let Some(joined) = reassemble(text) {
+                let mut extra = Vec::new();
+                self.scan_one(&joined, &mut extra);
+                out.extend(
+                    extra
+                        .into_iter()
+                        .filter(|m| m.rule_id.starts_with("secret.")),
+                );
+            }
         }
         out
     }
@@ -235,6 +441,26 @@ impl Secrets {
                 Validator::Luhn => {
                     if let Some(m) = r.re.find_iter(text).find(|m| luhn(m.as_str())) {
                         out.push(mk(r, m.start(), m.len()));
+                    }
+                }
+                Validator::Password
+                | Validator::Literal
+                | Validator::Token
+                | Validator::BasicAuth => {
+                    for c in r.re.captures_iter(text) {
+                        let Some(v) = c.iter().skip(1).flatten().last() else {
+                            continue;
+                        };
+                        let ok = match r.validator {
+                            Validator::Password => literal_password(v.as_str()),
+                            Validator::Literal => literal_value(v.as_str()),
+                            Validator::Token => token_like(v.as_str()),
+                            _ => basic_auth(v.as_str()),
+                        };
+                        if ok {
+                            out.push(mk(r, v.start(), v.len()));
+                            break;
+                        }
                     }
                 }
                 Validator::Assignment => {

@@ -24,8 +24,16 @@ fn rule_files_compile() {
 
 #[test]
 fn table_cases() {
+    run_table(include_str!("../../testdata/detect/cases.jsonl"));
+}
+
+#[test]
+fn table_cases_added_rules() {
+    run_table(include_str!("data/cases.jsonl"));
+}
+
+fn run_table(data: &str) {
     let d = detector();
-    let data = include_str!("../../testdata/detect/cases.jsonl");
     for (n, line) in data
         .lines()
         .enumerate()
