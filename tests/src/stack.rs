@@ -53,6 +53,60 @@ pub fn default_plugin_config(failure_mode: &str, deny: &[&str]) -> Value {
     })
 }
 
+/// A raw reply.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+    pub fn json(&self) -> anyhow::Result<Value> {
+        serde_json::from_slice(&self.bytes)
+            .with_context(|| format!("reply is not JSON (status {}): {}", self.status, self.text()))
+    }
+    /// SSE events as (event name, data JSON) — comments and `[DONE]` skipped; `done` tells
+    /// whether `[DONE]` was seen.
+    pub fn sse(&self) -> (Vec<(String, Value)>, bool) {
+        let text = self.text().replace("\r\n", "\n");
+        let mut out = Vec::new();
+        let mut done = false;
+        for block in text.split("\n\n") {
+            let mut name = String::from("message");
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                }
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let data = data.join("\n");
+            if data.trim() == "[DONE]" {
+                done = true;
+                continue;
+            }
+            if let Ok(v) = serde_json::from_str(&data) {
+                out.push((name, v));
+            }
+        }
+        (out, done)
+    }
+}
+
 /// What the agent got back for one chat completion.
 #[derive(Debug)]
 pub struct ChatReply {
@@ -99,6 +153,7 @@ pub struct Stack {
     pub state: Option<Proc>,
     pub listen_port: u16,
     pub admin_port: u16,
+    pub upstream_port: u16,
     pub state_port: u16,
     pub state_admin_port: u16,
     pub database_url: Option<String>,
@@ -161,6 +216,7 @@ impl Stack {
             state: None,
             listen_port,
             admin_port,
+            upstream_port,
             state_port,
             state_admin_port,
             database_url,
@@ -324,6 +380,51 @@ impl Stack {
             headers,
             body,
         })
+    }
+
+    /// Posts a JSON body to any path through Envoy with the identity headers and `extra`
+    /// headers; returns the raw reply (streams are read to the end).
+    pub async fn send(
+        &self,
+        path: &str,
+        operator: &str,
+        session: &str,
+        extra: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<RawReply> {
+        let mut req = self
+            .http
+            .post(format!("http://127.0.0.1:{}{path}", self.listen_port))
+            .header("content-type", "application/json")
+            .header("x-llmfw-operator", operator)
+            .header("x-llmfw-session", session)
+            .header("x-llmfw-tenant", "e2e");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = req
+            .body(body.to_string())
+            .send()
+            .await
+            .context("request through envoy")?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?.to_vec();
+        Ok(RawReply {
+            status,
+            headers,
+            bytes,
+        })
+    }
+
+    /// The demo upstream's `/stats` (per-endpoint counters).
+    pub async fn upstream_stats(&self) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .get(format!("http://127.0.0.1:{}/stats", self.upstream_port))
+            .send()
+            .await?;
+        Ok(resp.json().await?)
     }
 
     /// A counter from Envoy's `/stats` (e.g. `wasmcustom.llmfw.decision.block`); 0 if absent.
