@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::flow::{
     CalloutReply, Clock, Exchange, RequestDecision, ResponseDecision, ResponseHeadersAction,
 };
+use crate::wire::{self, Format, Removal};
 
 /// Parses and validates arbitrary bytes as a plugin config.
 pub fn plugin_config(data: &[u8]) {
@@ -67,8 +68,54 @@ pub fn exchange(data: &[u8]) {
     }
 }
 
+/// Arbitrary bytes as a body of every wire format: the view, the calls and the response texts are
+/// extracted, every call is removed, every text pointer redacted, and (MCP) a refusal reply built.
+pub fn wire_formats(data: &[u8]) {
+    for format in [
+        Format::OpenAiChat,
+        Format::OpenAiResponses,
+        Format::Anthropic,
+        Format::Mcp,
+    ] {
+        let Ok(body) = wire::parse_body(format, data) else {
+            continue;
+        };
+        let view = format.request_view(&body);
+        let texts = format.response_texts(&body);
+        let removals: Vec<Removal> = format
+            .proposed_calls(&body)
+            .iter()
+            .map(|c| Removal {
+                choice: c.choice,
+                index: c.index,
+                refusal: format!("{} was blocked", c.name),
+            })
+            .collect();
+        let mut edited = body.clone();
+        format.remove_calls(&mut edited, &removals);
+        let _ = format.proposed_calls(&edited);
+        for t in view.texts.iter().chain(texts.iter()) {
+            let _ = format.redact(&mut edited, &t.pointer, "[llmfw: removed]");
+        }
+        let _ = edited.to_string();
+        let _ = format.error_body("blocked", "llmfw_blocked");
+        if format == Format::Mcp {
+            let refusals: Vec<(usize, String)> = view
+                .calls
+                .iter()
+                .map(|c| (c.choice, format!("{} was refused", c.name)))
+                .collect();
+            let _ = wire::mcp::refusal_reply(&body, &refusals);
+        }
+    }
+}
+
 /// A fuzz entry point.
 pub type Entry = fn(&[u8]);
 
 /// The fuzz targets by name, for the regression test.
-pub const TARGETS: &[(&str, Entry)] = &[("plugin_config", plugin_config), ("exchange", exchange)];
+pub const TARGETS: &[(&str, Entry)] = &[
+    ("plugin_config", plugin_config),
+    ("exchange", exchange),
+    ("wire_formats", wire_formats),
+];
