@@ -496,3 +496,86 @@ fn detection_off_inspects_nothing() {
     let (_, d) = with_tool_result(r#"{"detect":{"enabled":false}}"#, INJECTION);
     assert_eq!(d, RequestDecision::Continue);
 }
+
+fn mcp_exchange(config: &str) -> Exchange {
+    let mut ex = Exchange::new(cfg(config));
+    ex.on_request_headers(&h(&[(":path", "/mcp")]));
+    ex
+}
+
+const MCP_CONFIG: &str = r#"{"routes":[{"path_prefix":"/mcp","format":"mcp"}],"tools":{"deny":["delete_*"]},"state_service":{}}"#;
+
+#[test]
+fn mcp_denied_call_is_answered_locally_with_an_error_result() {
+    let mut ex = mcp_exchange(MCP_CONFIG);
+    let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_files","arguments":{"path":"/"}}});
+    let RequestDecision::Reply(reply) = ex.on_request_body(body.to_string().as_bytes(), CLOCK)
+    else {
+        panic!("expected a local reply")
+    };
+    assert_eq!(reply.status, 200);
+    let v: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["result"]["isError"], true);
+    assert!(v["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("delete_files"));
+}
+
+#[test]
+fn mcp_allowed_call_asks_the_state_service_then_continues() {
+    let mut ex = mcp_exchange(MCP_CONFIG);
+    let body = json!({"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"nmap","arguments":{"target":"10.1.2.3"}}});
+    let RequestDecision::Callout(c) = ex.on_request_body(body.to_string().as_bytes(), CLOCK)
+    else {
+        panic!("expected a callout")
+    };
+    assert_eq!(c.events, 1);
+    assert!(ex.awaiting_request_callout());
+    let out = ex.on_callout_reply(CalloutReply::Ok(&service_reply(
+        vec![ev("\"a\"", pb::Action::Allow, "", "")],
+        pb::Action::Allow,
+    )));
+    assert_eq!(out.reply, None);
+    let out = ex.on_callout_reply(CalloutReply::Failed);
+    assert_eq!(out, Outcome::allow(), "nothing pending any more");
+}
+
+#[test]
+fn mcp_call_refused_when_the_state_service_is_down_and_closed() {
+    let mut ex = mcp_exchange(MCP_CONFIG);
+    let body = json!([{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nmap","arguments":{"target":"10.1.2.3"}}},
+                      {"jsonrpc":"2.0","method":"notifications/initialized"}]);
+    assert!(matches!(
+        ex.on_request_body(body.to_string().as_bytes(), CLOCK),
+        RequestDecision::Callout(_)
+    ));
+    let out = ex.on_callout_reply(CalloutReply::Failed);
+    assert!(out.callout_failed);
+    let reply = out.reply.expect("refused");
+    let v: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert!(v.to_string().contains(REASON_UNAVAILABLE_CLOSED), "{v}");
+}
+
+#[test]
+fn mcp_result_with_injection_is_redacted() {
+    let mut ex = mcp_exchange(MCP_CONFIG);
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    assert_eq!(
+        ex.on_request_body(body.to_string().as_bytes(), CLOCK),
+        RequestDecision::Continue
+    );
+    let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Inspect);
+    let result = json!({"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":INJECTION}],"isError":false}});
+    let sse = format!("event: message\nid: 9\ndata: {result}\n\n");
+    let ResponseDecision::Final(out) = ex.on_response_body(sse.as_bytes(), CLOCK) else {
+        panic!("no callout expected")
+    };
+    let text = String::from_utf8(out.body.clone().unwrap()).unwrap();
+    assert!(text.starts_with("event: message\nid: 9\ndata: "), "{text}");
+    assert!(!text.contains("id_rsa"));
+    assert!(text.contains("[llmfw] This tool output was removed"));
+    assert_eq!(out.action, Action::Warn);
+}

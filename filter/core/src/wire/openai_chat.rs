@@ -108,7 +108,11 @@ pub(crate) fn tool_definitions(body: &Value) -> Vec<Text> {
             (!text.trim().is_empty()).then(|| Text {
                 provenance: Provenance::ToolDefinition,
                 text,
-                pointer: format!("/tools/{i}"),
+                pointer: if t.get("function").is_some() {
+                    format!("/tools/{i}/function/description")
+                } else {
+                    format!("/tools/{i}/description")
+                },
                 tool: name,
             })
         })
@@ -135,14 +139,22 @@ pub fn response_texts(body: &Value) -> Vec<Text> {
         .collect()
 }
 
-/// Replaces a message's content by the notice (a string is valid content for every role).
+/// Replaces a message's content (or a tool's description) by the notice: a string is valid
+/// content for every role. A missing `description` is added when its parent object exists.
 pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
-    match body.pointer_mut(pointer) {
-        Some(v) => {
-            *v = Value::String(notice.to_owned());
+    if let Some(v) = body.pointer_mut(pointer) {
+        *v = Value::String(notice.to_owned());
+        return true;
+    }
+    let Some(parent) = pointer.strip_suffix("/description") else {
+        return false;
+    };
+    match body.pointer_mut(parent) {
+        Some(Value::Object(o)) => {
+            o.insert("description".to_owned(), Value::String(notice.to_owned()));
             true
         }
-        None => false,
+        _ => false,
     }
 }
 
