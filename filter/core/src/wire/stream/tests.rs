@@ -737,3 +737,49 @@ fn fuzz_seeds_round_trip_and_hold_calls() {
     }
     assert!(n >= 6);
 }
+
+#[test]
+fn held_text_after_a_call_is_kept_and_renumbered() {
+    let ev = |v: Value| sse_line(v["type"].as_str(), &v, "\n");
+    let mut s = ev(json!({"type": "message_start", "message": {"id": "m", "content": []}}));
+    s += &ev(
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "rm", "input": {}}}),
+    );
+    s += &ev(json!({"type": "content_block_stop", "index": 0}));
+    s += &ev(
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+    );
+    s += &ev(
+        json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Done."}}),
+    );
+    s += &ev(json!({"type": "content_block_stop", "index": 1}));
+    let mut f = StreamFilter::new(Format::Anthropic, CAP);
+    let mut out = feed_all(&mut f, s.as_bytes(), 8);
+    let calls = f.finish();
+    assert_eq!(calls[0].arguments, Ok(json!({})));
+    out.extend(f.rewrite(&[removal(0, "No.")]));
+    let (text, calls, reason) = anthropic_accumulate(&out);
+    assert_eq!(
+        (text.as_str(), calls.len(), reason.as_str()),
+        ("Done.No.", 0, "end_turn")
+    );
+
+    // Chat: content after the call stays, in order, before the refusal.
+    let (text, _) = chat_stream(false, false);
+    let mut s = text;
+    s += &sse_line(
+        None,
+        &chat_delta(
+            json!({"tool_calls": [{"index": 0, "id": "c", "type": "function", "function": {"name": "rm", "arguments": "{}"}}]}),
+        ),
+        "\n",
+    );
+    s += &sse_line(None, &chat_delta(json!({"content": " More."})), "\n");
+    let mut f = StreamFilter::new(Format::OpenAiChat, CAP);
+    let mut out = feed_all(&mut f, s.as_bytes(), 8);
+    out.extend(f.rewrite(&[removal(0, "No.")]));
+    let (content, calls, reason) = chat_accumulate(&out);
+    assert_eq!(content, "Let me check that. More.\n\nNo.");
+    assert!(calls.is_empty());
+    assert_eq!(reason, "stop");
+}
