@@ -139,5 +139,70 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(core, benches);
+/// A streamed chat completion of about 8 KiB in 40 upstream chunks: 20 text deltas, then two tool
+/// calls with their arguments in fragments, the finish chunk and `[DONE]`. Measures the stream
+/// filter alone: feed every chunk, assemble the calls, release the held part.
+fn streamed_response_tool_calls(c: &mut Criterion) {
+    use llmfw_core::wire::stream::StreamFilter;
+    use llmfw_core::wire::Format;
+    let chunk = |delta: Value, finish: Value| {
+        let v = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-4o", "system_fingerprint": "fp_1",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        format!("data: {v}\n\n")
+    };
+    let mut stream = String::new();
+    let text = prose(3000);
+    for part in text.as_bytes().chunks(150) {
+        let part = String::from_utf8_lossy(part);
+        stream += &chunk(json!({"content": part}), Value::Null);
+    }
+    let calls = [
+        (
+            "call_1",
+            "http_request",
+            json!({"method": "GET", "url": "https://api.example.com/v1/items?page=2", "headers": {"accept": "application/json"}}),
+        ),
+        (
+            "call_2",
+            "read_file",
+            json!({"path": "/srv/app/config.yaml", "encoding": "utf-8", "max_bytes": 65536}),
+        ),
+    ];
+    for (i, (id, name, args)) in calls.iter().enumerate() {
+        stream += &chunk(
+            json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+            Value::Null,
+        );
+        let args = args.to_string();
+        for part in args.as_bytes().chunks(12) {
+            let part = String::from_utf8_lossy(part);
+            stream += &chunk(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]}),
+                Value::Null,
+            );
+        }
+    }
+    stream += &chunk(json!({}), json!("tool_calls"));
+    stream += "data: [DONE]\n\n";
+    let bytes = stream.into_bytes();
+    let chunks: Vec<&[u8]> = bytes.chunks(bytes.len().div_ceil(40)).collect();
+
+    let mut g = c.benchmark_group("response");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("streamed_response_tool_calls", |b| {
+        b.iter(|| {
+            let mut f = StreamFilter::new(Format::OpenAiChat, 256 * 1024);
+            let mut out = 0;
+            for c in &chunks {
+                out += f.feed(black_box(c)).map_or(0, |o| o.len());
+            }
+            let calls = f.finish();
+            black_box((out, calls, f.release()))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(core, benches, streamed_response_tool_calls);
 criterion_main!(core);

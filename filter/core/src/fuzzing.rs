@@ -110,6 +110,105 @@ pub fn wire_formats(data: &[u8]) {
     }
 }
 
+/// Chunks of a fuzz input: split at `0xFF` bytes (never valid in UTF-8 text, so the content
+/// itself rarely needs one).
+fn chunks(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|b| *b == 0xFF)
+}
+
+/// The SSE framer over the chunks of `data`; true when the raw bytes of the events equal the
+/// input (always, unless an event hit the cap). The cargo-fuzz target asserts it.
+pub fn sse_framer_round_trip(data: &[u8]) -> bool {
+    let mut framer = crate::wire::sse::Framer::new(512);
+    let mut raw = Vec::new();
+    for chunk in chunks(data) {
+        match framer.feed(chunk) {
+            Ok(events) => raw.extend(events.into_iter().flat_map(|e| e.raw)),
+            Err(_) => return true,
+        }
+    }
+    raw.extend(framer.finish().into_iter().flat_map(|e| e.raw));
+    raw == chunks(data).flatten().copied().collect::<Vec<u8>>()
+}
+
+/// [`sse_framer_round_trip`] as a fuzz entry point.
+pub fn sse_framer(data: &[u8]) {
+    let _ = sse_framer_round_trip(data);
+}
+
+/// The stream filter of every format over the chunks of `data`: feed, finish, then release
+/// (checked: what passed plus what was released equals the input, unless the cap was hit) and
+/// a rewrite removing every call, and an error event. The cargo-fuzz target asserts the result.
+pub fn sse_stream_round_trip(data: &[u8]) -> bool {
+    use crate::wire::stream::{error_event, StreamFilter};
+    use crate::wire::{Format, Removal};
+    let input: Vec<u8> = chunks(data).flatten().copied().collect();
+    let mut ok = true;
+    for format in [
+        Format::OpenAiChat,
+        Format::OpenAiResponses,
+        Format::Anthropic,
+        Format::Mcp,
+    ] {
+        let mut filter = StreamFilter::new(format, 16 * 1024);
+        let mut passed = Vec::new();
+        let mut failed = false;
+        for chunk in chunks(data) {
+            match filter.feed(chunk) {
+                Ok(out) => passed.extend(out),
+                Err(_) => {
+                    let _ = filter.error_event("stopped", "llmfw_stream_too_large");
+                    let _ = error_event(format, "stopped", "llmfw_stream_too_large");
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            continue;
+        }
+        let calls = filter.finish();
+        let mut copy = filter.clone();
+        passed.extend(copy.release());
+        ok &= passed == input;
+        let removals: Vec<Removal> = calls
+            .iter()
+            .map(|c| Removal {
+                choice: c.choice,
+                index: c.index,
+                refusal: "blocked".to_owned(),
+            })
+            .collect();
+        let _ = filter.rewrite(&removals);
+    }
+    ok
+}
+
+/// [`sse_stream_round_trip`] as a fuzz entry point.
+pub fn sse_stream(data: &[u8]) {
+    let _ = sse_stream_round_trip(data);
+}
+
+/// The sanitiser and every span decoder on `data` as (lossy) UTF-8.
+pub fn sanitize_decode(data: &[u8]) {
+    use crate::sanitize::{self, decode};
+    let text = String::from_utf8_lossy(data);
+    let _ = sanitize::sanitize(&text, sanitize::Limits::default());
+    let _ = sanitize::normalize(&text);
+    let _ = decode::decode_once(&text);
+    let _ = (
+        decode::base64(&text),
+        decode::base32(&text),
+        decode::hex(&text),
+    );
+    let _ = (
+        decode::percent(&text),
+        decode::html(&text),
+        decode::escapes(&text),
+    );
+    let _ = decode::rot13_candidate(&text);
+}
+
 /// A fuzz entry point.
 pub type Entry = fn(&[u8]);
 
@@ -118,4 +217,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("plugin_config", plugin_config),
     ("exchange", exchange),
     ("wire_formats", wire_formats),
+    ("sse_framer", sse_framer),
+    ("sse_stream", sse_stream),
+    ("sanitize_decode", sanitize_decode),
 ];

@@ -7,12 +7,29 @@
 //! `data: [DONE]`), OpenAI Responses events (`response.output_item.added`,
 //! `response.function_call_arguments.delta`, `response.output_item.done`, `response.completed`),
 //! Anthropic events (`content_block_start` with `tool_use`, `input_json_delta`,
-//! `content_block_stop`, `message_delta`, `message_stop`).
+//! `content_block_stop`, `message_delta`, `message_stop`). MCP streams pass through untouched.
 //!
-//! Every buffer is bounded by the cap given to [`StreamFilter::new`]; past it the filter fails and
-//! the caller ends the stream with [`error_event`].
+//! The adapter may only replace whole upstream chunks, so the contract is chunk-shaped:
+//! [`StreamFilter::feed`] returns the bytes of the events completed by a chunk that precede the
+//! first tool-call event (raw, unchanged); that event and every later one, terminal events
+//! included, are held. At end of stream the caller feeds the last chunk, calls
+//! [`StreamFilter::finish`] for the calls, judges them, and sends either
+//! [`StreamFilter::release`] (all allowed) or [`StreamFilter::rewrite`] in place of the rest.
+//!
+//! Every buffer is bounded by the cap given to [`StreamFilter::new`]: one incomplete event (the
+//! framer) and the held events each stay below it; past it the filter fails and the caller ends the
+//! stream with [`error_event`]. Held events are kept with their parsed data, so the memory held is
+//! at most about twice the cap.
 
-use super::sse::{Framer, SseError};
+mod anthropic;
+mod chat;
+mod responses;
+#[cfg(test)]
+mod tests;
+
+use serde_json::{json, Map, Value};
+
+use super::sse::{Event, Framer, SseError};
 use super::{Format, ProposedCall, Removal};
 
 /// Stream errors.
@@ -34,13 +51,123 @@ impl From<SseError> for StreamError {
     }
 }
 
+/// Facts about the events that passed before holding began, needed to continue the stream
+/// consistently (indices, sequence numbers, the chunk envelope).
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    /// Chat: top-level fields of the first chunk (without `choices` and `usage`).
+    envelope: Option<Map<String, Value>>,
+    /// Chat: choices that streamed non-empty text.
+    text_choices: Vec<usize>,
+    /// Anthropic: next content block index; Responses: next output index.
+    next_index: usize,
+    /// Responses: the last `sequence_number` seen.
+    seq: Option<u64>,
+    /// Responses: the `response` object of `response.created`/`response.in_progress`.
+    response: Option<Value>,
+    /// Responses: items of `response.output_item.done` that passed (for a synthesised
+    /// `response.completed`); kept only while their total size stays below the cap.
+    items: Vec<Value>,
+    /// Responses: raw size of `items`.
+    items_bytes: usize,
+}
+
+/// One held event, parsed once at end of stream.
+#[derive(Debug, Clone)]
+struct Held {
+    raw: Vec<u8>,
+    /// `event:` field.
+    name: Option<String>,
+    /// `data:` as JSON, when it is.
+    json: Option<Value>,
+    /// OpenAI's `data: [DONE]`.
+    done: bool,
+}
+
+impl Held {
+    fn from_event(e: Event) -> Held {
+        Held {
+            json: parse(&e.data),
+            done: e.is_done(),
+            name: e.event,
+            raw: e.raw,
+        }
+    }
+
+    /// The event type: the data's `type`, else the `event:` field.
+    fn kind(&self) -> &str {
+        self.json
+            .as_ref()
+            .and_then(|v| v.get("type"))
+            .and_then(Value::as_str)
+            .or(self.name.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// A call assembled from held events.
+#[derive(Debug, Clone, Default)]
+struct Call {
+    choice: usize,
+    index: usize,
+    /// Chat and Anthropic call id; Responses `call_id`.
+    id: String,
+    /// Responses item id.
+    item_id: String,
+    name: String,
+    /// The raw arguments text (fragments concatenated).
+    raw: String,
+    /// Chat: legacy `function_call` instead of `tool_calls`.
+    legacy: bool,
+    /// Responses: the item as announced (`output_item.added`, completed by `output_item.done`).
+    item: Option<Value>,
+}
+
+impl Call {
+    fn proposed(&self) -> ProposedCall {
+        let arguments = if self.raw.trim().is_empty() {
+            Ok(json!({}))
+        } else {
+            serde_json::from_str::<Value>(&self.raw).map_err(|_| self.raw.clone())
+        };
+        ProposedCall {
+            choice: self.choice,
+            index: self.index,
+            id: self.id.clone(),
+            name: self.name.clone(),
+            arguments,
+            duplicate_keys: crate::tools::dupkeys::has_duplicate_keys(&self.raw),
+        }
+    }
+
+    fn at(&self, choice: usize, index: usize) -> bool {
+        self.choice == choice && self.index == index
+    }
+
+    fn removal<'r>(&self, removals: &'r [Removal]) -> Option<&'r Removal> {
+        removals.iter().find(|r| self.at(r.choice, r.index))
+    }
+}
+
+/// What `finish` assembled.
+#[derive(Debug, Clone, Default)]
+struct Finished {
+    events: Vec<Held>,
+    calls: Vec<Call>,
+}
+
 /// The per-stream state.
 #[derive(Debug, Clone)]
 pub struct StreamFilter {
     format: Format,
     cap: usize,
     framer: Framer,
-    held: Vec<u8>,
+    held: Vec<Event>,
+    held_bytes: usize,
+    holding: bool,
+    failed: bool,
+    seen: Seen,
+    finished: Option<Finished>,
 }
 
 impl StreamFilter {
@@ -51,6 +178,11 @@ impl StreamFilter {
             cap,
             framer: Framer::new(cap),
             held: Vec::new(),
+            held_bytes: 0,
+            holding: false,
+            failed: false,
+            seen: Seen::default(),
+            finished: None,
         }
     }
 
@@ -59,45 +191,230 @@ impl StreamFilter {
         self.format
     }
 
-    /// Feeds one upstream chunk; returns the bytes to send downstream now.
+    /// Feeds one upstream chunk; returns the bytes to send downstream now: the raw bytes of the
+    /// completed events before the first tool-call event (MCP: the chunk itself). After an error
+    /// every later call fails too.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StreamError> {
-        let events = self.framer.feed(chunk)?;
+        if self.format == Format::Mcp {
+            return Ok(chunk.to_vec());
+        }
+        let too_large = StreamError::TooLarge { cap: self.cap };
+        if self.failed || self.finished.is_some() {
+            return Err(too_large);
+        }
+        let events = match self.framer.feed(chunk) {
+            Ok(events) => events,
+            Err(e) => {
+                self.fail();
+                return Err(e.into());
+            }
+        };
         let mut out = Vec::new();
         for e in events {
-            out.extend_from_slice(&e.raw);
+            self.route(e, &mut out);
         }
-        if self.held.len() > self.cap {
-            return Err(StreamError::TooLarge { cap: self.cap });
+        if self.held_bytes > self.cap {
+            self.fail();
+            return Err(too_large);
         }
         Ok(out)
     }
 
     /// True once a tool call has started (events are being held).
     pub fn holding(&self) -> bool {
-        !self.held.is_empty()
+        self.holding
     }
 
-    /// At end of stream: the complete calls assembled from the held events.
+    /// Bytes currently held.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// At end of stream (after the last chunk was fed): the complete calls assembled from the held
+    /// events, in (choice, index) order. Idempotent.
+    ///
+    /// An unterminated last event left in the framer is classified like any other, and its bytes
+    /// are always kept for [`release`](Self::release)/[`rewrite`](Self::rewrite) — even when no call
+    /// was held — so after `finish` the caller always sends one of them to end the stream (both
+    /// return nothing more than those bytes when no call was found).
     pub fn finish(&mut self) -> Vec<ProposedCall> {
-        Vec::new()
+        if self.finished.is_none() {
+            self.finished = Some(self.assemble());
+        }
+        self.finished
+            .as_ref()
+            .map(|f| f.calls.iter().map(Call::proposed).collect())
+            .unwrap_or_default()
     }
 
-    /// The held bytes, unchanged (every call allowed).
+    /// The held bytes, unchanged (every call allowed). Calls `finish` if it was not called.
     pub fn release(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
+        self.finish();
+        self.finished
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.events))
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|e| e.raw)
+            .collect()
     }
 
     /// Replacement for the held events: allowed calls re-emitted, `removals` replaced by their
-    /// refusal text, terminal events so the stream ends cleanly.
+    /// refusal text, terminal events so the stream ends cleanly. Calls `finish` if it was not
+    /// called. Without any assembled call this is [`release`](Self::release).
     pub fn rewrite(&mut self, removals: &[Removal]) -> Vec<u8> {
-        let _ = removals;
-        std::mem::take(&mut self.held)
+        self.finish();
+        let Some(f) = self.finished.as_mut() else {
+            return Vec::new();
+        };
+        if f.calls.is_empty() {
+            return self.release();
+        }
+        let events = std::mem::take(&mut f.events);
+        match self.format {
+            Format::OpenAiChat => chat::rewrite(&self.seen, &events, &f.calls, removals),
+            Format::OpenAiResponses => responses::rewrite(&self.seen, &events, &f.calls, removals),
+            Format::Anthropic => anthropic::rewrite(&self.seen, &events, &f.calls, removals),
+            Format::Mcp => Vec::new(),
+        }
+    }
+
+    /// [`error_event`] for this stream; for OpenAI Responses it continues the upstream's
+    /// `sequence_number` when there was one.
+    pub fn error_event(&self, message: &str, code: &str) -> Vec<u8> {
+        match (self.format, self.seen.seq) {
+            (Format::OpenAiResponses, Some(n)) => {
+                responses::error_event(message, code, Some(n + 1))
+            }
+            _ => error_event(self.format, message, code),
+        }
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        self.held.clear();
+        self.held_bytes = 0;
+    }
+
+    /// Sends one complete event on (`out`) or into the held part.
+    fn route(&mut self, e: Event, out: &mut Vec<u8>) {
+        if !self.holding {
+            let v = parse(&e.data);
+            let name = e.event.as_deref();
+            self.holding = match self.format {
+                Format::OpenAiChat => chat::observe(&mut self.seen, v.as_ref()),
+                Format::OpenAiResponses => {
+                    responses::observe(&mut self.seen, name, v.as_ref(), e.raw.len(), self.cap)
+                }
+                Format::Anthropic => anthropic::observe(&mut self.seen, name, v.as_ref()),
+                Format::Mcp => false,
+            };
+        }
+        if self.holding {
+            self.held_bytes += e.raw.len();
+            self.held.push(e);
+        } else {
+            out.extend_from_slice(&e.raw);
+        }
+    }
+
+    fn assemble(&mut self) -> Finished {
+        if self.format == Format::Mcp || self.failed {
+            return Finished::default();
+        }
+        if let Some(last) = self.framer.finish() {
+            let mut passed = Vec::new();
+            self.route(last, &mut passed);
+            if !passed.is_empty() {
+                // Not a call: kept for release/rewrite all the same (see `finish`).
+                self.held_bytes += passed.len();
+                self.held.push(Event {
+                    raw: passed,
+                    ..Event::default()
+                });
+            }
+        }
+        self.held_bytes = 0;
+        let events: Vec<Held> = std::mem::take(&mut self.held)
+            .into_iter()
+            .map(Held::from_event)
+            .collect();
+        let mut calls = if self.holding {
+            match self.format {
+                Format::OpenAiChat => chat::calls(&events),
+                Format::OpenAiResponses => responses::calls(&events),
+                Format::Anthropic => anthropic::calls(&events),
+                Format::Mcp => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        calls.sort_by_key(|c| (c.choice, c.index));
+        Finished { events, calls }
     }
 }
 
-/// An error event in `format`'s stream shape that ends the stream (OpenAI: a `data:` chunk with
-/// an `error` object then `[DONE]`; Anthropic: `event: error`).
+/// An error event in `format`'s stream shape that ends the stream.
+///
+/// - OpenAI Chat: `data: {"error":{"message","type":"invalid_request_error","param":null,"code"}}`
+///   then `data: [DONE]`; the OpenAI SDKs raise an `APIError` on a chunk with an `error` key.
+/// - OpenAI Responses: `event: error` with `{"type":"error","code","message","param":null}`, the
+///   documented `ResponseErrorEvent` (use [`StreamFilter::error_event`] to add `sequence_number`).
+/// - Anthropic: `event: error` with `{"type":"error","error":{"type","message"}}`, which the SDKs
+///   raise as an API error. The type is `overloaded_error` only for codes that name a transient
+///   condition (`unavailable`, `timeout`), where a retry can succeed; otherwise `api_error`, since
+///   agents retry `overloaded_error` and a firewall refusal or size limit would only repeat.
+///   Anthropic's error object has no code field, so the code is not sent.
+/// - MCP: the JSON-RPC error body as a `data:` event.
 pub fn error_event(format: Format, message: &str, code: &str) -> Vec<u8> {
-    let body = String::from_utf8_lossy(&format.error_body(message, code)).into_owned();
-    format!("data: {body}\n\n").into_bytes()
+    match format {
+        Format::OpenAiChat => {
+            let body = super::openai_chat::error_body(message, code);
+            let mut out = b"data: ".to_vec();
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+            out
+        }
+        Format::OpenAiResponses => responses::error_event(message, code, None),
+        Format::Anthropic => anthropic::error_event(message, code),
+        Format::Mcp => {
+            let mut out = b"data: ".to_vec();
+            out.extend_from_slice(&format.error_body(message, code));
+            out.extend_from_slice(b"\n\n");
+            out
+        }
+    }
+}
+
+fn parse(data: &str) -> Option<Value> {
+    let t = data.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str(data).ok()
+}
+
+/// One SSE event: an optional `event:` line and one `data:` line (JSON has no raw newlines).
+fn sse(name: Option<&str>, data: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(name) = name {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+fn as_index(v: Option<&Value>) -> Option<usize> {
+    v.and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+}
+
+fn set(v: &mut Value, key: &str, value: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_owned(), value);
+    }
 }
