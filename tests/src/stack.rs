@@ -72,8 +72,13 @@ impl RawReply {
         String::from_utf8_lossy(&self.bytes).into_owned()
     }
     pub fn json(&self) -> anyhow::Result<Value> {
-        serde_json::from_slice(&self.bytes)
-            .with_context(|| format!("reply is not JSON (status {}): {}", self.status, self.text()))
+        serde_json::from_slice(&self.bytes).with_context(|| {
+            format!(
+                "reply is not JSON (status {}): {}",
+                self.status,
+                self.text()
+            )
+        })
     }
     /// SSE events as (event name, data JSON) — comments and `[DONE]` skipped; `done` tells
     /// whether `[DONE]` was seen.

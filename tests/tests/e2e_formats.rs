@@ -145,7 +145,11 @@ fn openai_stream(events: &[(String, Value)]) -> (String, Vec<(String, String)>, 
         if let Some(t) = choice["delta"]["content"].as_str() {
             text.push_str(t);
         }
-        for tc in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
+        for tc in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let i = tc["index"].as_u64().unwrap() as usize;
             while calls.len() <= i {
                 calls.push((String::new(), String::new()));
@@ -216,7 +220,10 @@ async fn openai_chat_stream_passes_allowed_calls_and_refuses_denied_ones() -> an
     assert!(done, "{}", denied.text());
     let (t, calls, finish) = openai_stream(&events);
     assert!(calls.is_empty(), "{}", denied.text());
-    assert!(t.contains("delete_database") && t.contains("blocked"), "{t}");
+    assert!(
+        t.contains("delete_database") && t.contains("blocked"),
+        "{t}"
+    );
     assert_eq!(finish, "stop");
     assert!(denied.text().contains(": llmfw decision=block"));
     assert_eq!(
@@ -336,7 +343,11 @@ async fn mcp_calls_are_judged_before_they_run_and_results_are_scanned() -> anyho
             "dave",
             "s-mcp",
             &[],
-            &call(2, "read_file", json!({"path": "/srv/app/README.md", "result": "hello"})),
+            &call(
+                2,
+                "read_file",
+                json!({"path": "/srv/app/README.md", "result": "hello"}),
+            ),
         )
         .await?;
     let v = ok.json()?;
@@ -363,7 +374,10 @@ async fn mcp_calls_are_judged_before_they_run_and_results_are_scanned() -> anyho
         let text = reply.text();
         // The demo upstream's `injected_page` fixture asks to upload ~/.ssh/id_rsa.
         assert!(!text.contains("id_rsa"), "{text}");
-        assert!(text.contains("[llmfw] This tool output was removed"), "{text}");
+        assert!(
+            text.contains("[llmfw] This tool output was removed"),
+            "{text}"
+        );
     }
     Ok(())
 }

@@ -106,10 +106,7 @@ fn response_path(config: &Arc<Config>, request: &[u8], response: &[u8]) {
         ("content-type".to_owned(), "application/json".to_owned()),
     ];
     if matches!(ex.on_response_headers(&rh), ResponseHeadersAction::Inspect) {
-        let _ = black_box(ex.on_response_body(
-            black_box(response),
-            CLOCK,
-        ));
+        let _ = black_box(ex.on_response_body(black_box(response), CLOCK));
     }
 }
 

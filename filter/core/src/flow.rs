@@ -129,7 +129,7 @@ enum Holder {
     /// A parsed JSON response body.
     Body(Value),
     /// The end of a stream: bytes let through from the last chunk, and the held events.
-    Stream(Vec<u8>, StreamFilter),
+    Stream(Vec<u8>, Box<StreamFilter>),
     /// An MCP request (the calls run only if allowed).
     McpRequest(Value),
 }
@@ -533,7 +533,7 @@ impl Exchange {
             out.body = Some(with_comment(&out, pass));
             return StreamStep::Final(out);
         }
-        match self.judge(Holder::Stream(pass, stream), calls, clock) {
+        match self.judge(Holder::Stream(pass, Box::new(stream)), calls, clock) {
             Ok(callout) => StreamStep::Callout(callout),
             Err(outcome) => StreamStep::Final(outcome),
         }
@@ -708,8 +708,10 @@ impl Exchange {
                 let (out, removals) = enforce::plan(calls, verdicts, extra);
                 let mut out = self.with_carried(out);
                 if !removals.is_empty() {
-                    let refusals: Vec<(usize, String)> =
-                        removals.into_iter().map(|r| (r.choice, r.refusal)).collect();
+                    let refusals: Vec<(usize, String)> = removals
+                        .into_iter()
+                        .map(|r| (r.choice, r.refusal))
+                        .collect();
                     out.reply = Some(LocalReply {
                         status: 200,
                         body: wire::mcp::refusal_reply(&request, &refusals),
@@ -828,8 +830,11 @@ fn with_comment(out: &Outcome, body: Vec<u8>) -> Vec<u8> {
         .iter()
         .find(|(k, _)| *k == enforce::HEADER_REASONS)
         .map_or("", |(_, v)| v.as_str());
-    let mut bytes = format!(": llmfw decision={} reasons={reasons}\n\n", out.action.as_str())
-        .into_bytes();
+    let mut bytes = format!(
+        ": llmfw decision={} reasons={reasons}\n\n",
+        out.action.as_str()
+    )
+    .into_bytes();
     bytes.extend(body);
     bytes
 }

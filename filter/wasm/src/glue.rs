@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use llmfw_core::config::Config;
 use llmfw_core::enforce::Outcome;
 use llmfw_core::flow::{
-    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestDecision,
-    RequestHeadersAction, ResponseDecision, ResponseHeadersAction, StreamStep,
+    BodyProgress, CalloutReply, Clock, Exchange, LocalReply, RequestDecision, RequestHeadersAction,
+    ResponseDecision, ResponseHeadersAction, StreamStep,
 };
 use llmfw_core::metrics;
 use llmfw_core::tools::sha256_hex;
