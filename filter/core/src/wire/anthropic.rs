@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::{ProposedCall, Provenance, Removal, RequestView, Text};
+use super::{tool_definitions, ProposedCall, Provenance, Removal, RequestView, Text};
 
 fn block_type(block: &Value) -> &str {
     block.get("type").and_then(Value::as_str).unwrap_or("")
@@ -126,32 +126,6 @@ fn message_texts<'a>(
             tool: None,
         });
     }
-}
-
-/// `tools[]` name, description and `input_schema` as definition texts; the pointer is the
-/// description, which [`redact`] replaces (or adds).
-fn tool_definitions(body: &Value) -> Vec<Text> {
-    let Some(tools) = body.get("tools").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    tools
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| {
-            let name = t.get("name").and_then(Value::as_str).map(str::to_owned);
-            let mut text = str_field(t, "description").to_owned();
-            if let Some(schema) = t.get("input_schema").filter(|s| !s.is_null()) {
-                text.push('\n');
-                text.push_str(&schema.to_string());
-            }
-            (!text.trim().is_empty()).then(|| Text {
-                provenance: Provenance::ToolDefinition,
-                text,
-                pointer: format!("/tools/{i}/description"),
-                tool: name,
-            })
-        })
-        .collect()
 }
 
 /// The assistant's text: one text per `text` block of `content`.

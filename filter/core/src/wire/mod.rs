@@ -142,6 +142,60 @@ pub enum WireError {
     NotAnObject,
 }
 
+/// Text of a `content`-like value: a string, or the `text` of every part joined with `\n`.
+pub(crate) fn content_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
+                .collect();
+            Some(texts.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+/// `tools[]` of an LLM request as definition texts (description and schema), for the three LLM
+/// shapes: Chat `{"function": {name, description, parameters}}`, Responses `{name, description,
+/// parameters}`, Anthropic `{name, description, input_schema}`. The pointer is the description,
+/// which each format's `redact` replaces (or adds).
+pub(crate) fn tool_definitions(body: &Value) -> Vec<Text> {
+    let Some(tools) = body.get("tools").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    tools
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let (f, pointer) = match t.get("function") {
+                Some(f) => (f, format!("/tools/{i}/function/description")),
+                None => (t, format!("/tools/{i}/description")),
+            };
+            let name = f.get("name").and_then(Value::as_str).map(str::to_owned);
+            let mut text = f
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let schema = ["parameters", "input_schema"]
+                .iter()
+                .find_map(|k| f.get(*k).filter(|s| !s.is_null()));
+            if let Some(s) = schema {
+                text.push('\n');
+                text.push_str(&s.to_string());
+            }
+            (!text.trim().is_empty()).then_some(Text {
+                provenance: Provenance::ToolDefinition,
+                text,
+                pointer,
+                tool: name,
+            })
+        })
+        .collect()
+}
+
 /// Parses JSON without echoing content in the error.
 pub fn parse_json(body: &[u8]) -> Result<Value, WireError> {
     let v: Value = serde_json::from_slice(body)

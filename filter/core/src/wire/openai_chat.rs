@@ -7,21 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::{ProposedCall, Provenance, Removal, RequestView, Text};
-
-fn content_text(content: &Value) -> Option<String> {
-    match content {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
-                .collect();
-            Some(texts.join("\n"))
-        }
-        _ => None,
-    }
-}
+use super::{content_text, tool_definitions, ProposedCall, Provenance, Removal, RequestView, Text};
 
 /// System prompt (all `system`/`developer` messages joined), the first user message, every
 /// message text with its provenance (`role: tool` messages are tool results; the tool's name is
@@ -82,41 +68,6 @@ pub fn request_view(body: &Value) -> RequestView {
         view.system = Some(system.join("\n"));
     }
     view
-}
-
-/// `tools[].function` name, description and parameter schema as definition texts.
-pub(crate) fn tool_definitions(body: &Value) -> Vec<Text> {
-    let Some(tools) = body.get("tools").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    tools
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| {
-            let f = t.get("function").unwrap_or(t);
-            let name = f.get("name").and_then(Value::as_str).map(str::to_owned);
-            let mut text = f
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let schema = f.get("parameters").or_else(|| f.get("input_schema"));
-            if let Some(s) = schema {
-                text.push('\n');
-                text.push_str(&s.to_string());
-            }
-            (!text.trim().is_empty()).then(|| Text {
-                provenance: Provenance::ToolDefinition,
-                text,
-                pointer: if t.get("function").is_some() {
-                    format!("/tools/{i}/function/description")
-                } else {
-                    format!("/tools/{i}/description")
-                },
-                tool: name,
-            })
-        })
-        .collect()
 }
 
 /// The assistant's text in each choice.

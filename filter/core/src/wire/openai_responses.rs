@@ -12,27 +12,12 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{ProposedCall, Provenance, Removal, RequestView, Text};
+use super::{content_text, tool_definitions, ProposedCall, Provenance, Removal, RequestView, Text};
 
 /// Item types whose `output` is a tool result, with the item type of the matching call.
 const OUTPUT_ITEMS: &[&str] = &["function_call_output", "custom_tool_call_output"];
 /// Item types that call a tool (`name` under `call_id`).
 const CALL_ITEMS: &[&str] = &["function_call", "custom_tool_call"];
-
-/// Text of a `content` or `output` value: a string, or the `text` of every part joined with `\n`.
-fn content_text(content: &Value) -> Option<String> {
-    match content {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
-                .collect();
-            Some(texts.join("\n"))
-        }
-        _ => None,
-    }
-}
 
 fn item_type(item: &Value) -> &str {
     item.get("type").and_then(Value::as_str).unwrap_or("")
@@ -137,32 +122,6 @@ fn input_items(items: &[Value], view: &mut RequestView, system: &mut Vec<String>
             });
         }
     }
-}
-
-/// `tools[]` name, description and parameter schema as definition texts; the pointer is the
-/// description, which [`redact`] replaces (or adds) as a string.
-fn tool_definitions(body: &Value) -> Vec<Text> {
-    let Some(tools) = body.get("tools").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    tools
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| {
-            let name = t.get("name").and_then(Value::as_str).map(str::to_owned);
-            let mut text = str_field(t, "description").to_owned();
-            if let Some(schema) = t.get("parameters").filter(|s| !s.is_null()) {
-                text.push('\n');
-                text.push_str(&schema.to_string());
-            }
-            (!text.trim().is_empty()).then(|| Text {
-                provenance: Provenance::ToolDefinition,
-                text,
-                pointer: format!("/tools/{i}/description"),
-                tool: name,
-            })
-        })
-        .collect()
 }
 
 /// The assistant's text: one text per `message` item of `output`.
