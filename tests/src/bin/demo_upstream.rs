@@ -451,7 +451,7 @@ async fn responses(State(c): Shared, body: Bytes) -> Response {
                "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled",
                "usage": usage, "metadata": {}})
     };
-    let usage = json!({"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0},
+    let usage = json!({"input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                        "output_tokens": 16, "output_tokens_details": {"reasoning_tokens": 0},
                        "total_tokens": input_tokens + 16});
     let message_item = |text: &str, status: &str| {
