@@ -198,7 +198,7 @@ pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
             *v = Value::String(notice.to_owned());
             true
         }
-        None => super::openai_responses::insert_description(body, pointer, notice),
+        None => super::insert_description(body, pointer, notice),
     }
 }
 

@@ -196,6 +196,43 @@ pub(crate) fn tool_definitions(body: &Value) -> Vec<Text> {
         .collect()
 }
 
+/// Parses a call's arguments given as JSON text (empty = `{}`; not JSON = `Err(raw)`), and
+/// whether the text repeats a key (serde_json would keep only the last).
+pub(crate) fn parse_argument_text(raw: &str) -> (Result<Value, String>, bool) {
+    let arguments = if raw.trim().is_empty() {
+        Ok(Value::Object(serde_json::Map::new()))
+    } else {
+        serde_json::from_str::<Value>(raw).map_err(|_| raw.to_owned())
+    };
+    (arguments, crate::tools::dupkeys::has_duplicate_keys(raw))
+}
+
+/// Parses a call's raw `arguments` value: a JSON string (see [`parse_argument_text`]), or the
+/// object itself as some compatible servers send it; missing or null = `{}`.
+pub(crate) fn parse_arguments(raw: Option<&Value>) -> (Result<Value, String>, bool) {
+    match raw {
+        Some(Value::String(s)) => parse_argument_text(s),
+        Some(v @ Value::Object(_)) => (Ok(v.clone()), false),
+        None | Some(Value::Null) => (Ok(Value::Object(serde_json::Map::new())), false),
+        Some(other) => (Err(other.to_string()), false),
+    }
+}
+
+/// Adds a `description` to the object above a `…/description` pointer that did not resolve (a
+/// tool definition without one). False when the pointer is not such a pointer or has no parent.
+pub(crate) fn insert_description(body: &mut Value, pointer: &str, notice: &str) -> bool {
+    let Some(parent) = pointer.strip_suffix("/description") else {
+        return false;
+    };
+    match body.pointer_mut(parent).and_then(Value::as_object_mut) {
+        Some(obj) => {
+            obj.insert("description".to_owned(), Value::String(notice.to_owned()));
+            true
+        }
+        None => false,
+    }
+}
+
 /// Parses JSON without echoing content in the error.
 pub fn parse_json(body: &[u8]) -> Result<Value, WireError> {
     let v: Value = serde_json::from_slice(body)

@@ -97,16 +97,7 @@ pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
         *v = Value::String(notice.to_owned());
         return true;
     }
-    let Some(parent) = pointer.strip_suffix("/description") else {
-        return false;
-    };
-    match body.pointer_mut(parent) {
-        Some(Value::Object(o)) => {
-            o.insert("description".to_owned(), Value::String(notice.to_owned()));
-            true
-        }
-        _ => false,
-    }
+    super::insert_description(body, pointer, notice)
 }
 
 /// Every `function` tool call in every choice, in order.
@@ -134,18 +125,8 @@ pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
-            let raw = func.and_then(|f| f.get("arguments"));
-            let duplicate_keys = raw
-                .and_then(Value::as_str)
-                .is_some_and(crate::tools::dupkeys::has_duplicate_keys);
-            let arguments = match raw {
-                Some(Value::String(s)) if s.trim().is_empty() => Ok(json!({})),
-                Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| s.clone()),
-                // Some compatible servers send the object itself.
-                Some(v @ Value::Object(_)) => Ok(v.clone()),
-                None | Some(Value::Null) => Ok(json!({})),
-                Some(other) => Err(other.to_string()),
-            };
+            let (arguments, duplicate_keys) =
+                super::parse_arguments(func.and_then(|f| f.get("arguments")));
             out.push(ProposedCall {
                 choice: ci,
                 index: i,

@@ -153,7 +153,7 @@ pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
         *v = replacement(v, pointer, notice);
         return true;
     }
-    insert_description(body, pointer, notice)
+    super::insert_description(body, pointer, notice)
 }
 
 fn replacement(old: &Value, pointer: &str, notice: &str) -> Value {
@@ -177,36 +177,6 @@ fn replacement(old: &Value, pointer: &str, notice: &str) -> Value {
     }
 }
 
-/// `/tools/N/description` (or any `…/description`) on an object that has none: adds it.
-pub(crate) fn insert_description(body: &mut Value, pointer: &str, notice: &str) -> bool {
-    let Some(parent) = pointer.strip_suffix("/description") else {
-        return false;
-    };
-    match body.pointer_mut(parent).and_then(Value::as_object_mut) {
-        Some(obj) => {
-            obj.insert("description".to_owned(), Value::String(notice.to_owned()));
-            true
-        }
-        None => false,
-    }
-}
-
-/// Parses a call's raw `arguments`: a JSON string (empty = `{}`), or the object itself as some
-/// compatible servers send it. Returns the arguments and whether the raw text repeats a key.
-pub(crate) fn parse_arguments(raw: Option<&Value>) -> (Result<Value, String>, bool) {
-    let duplicate_keys = raw
-        .and_then(Value::as_str)
-        .is_some_and(crate::tools::dupkeys::has_duplicate_keys);
-    let arguments = match raw {
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(json!({})),
-        Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| s.clone()),
-        Some(v @ Value::Object(_)) => Ok(v.clone()),
-        None | Some(Value::Null) => Ok(json!({})),
-        Some(other) => Err(other.to_string()),
-    };
-    (arguments, duplicate_keys)
-}
-
 /// Every `function_call` item of `output`: choice 0, index = position in `output`, id = `call_id`
 /// (the item `id` when there is none).
 pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
@@ -222,7 +192,7 @@ pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
                 "" => str_field(item, "id"),
                 id => id,
             };
-            let (arguments, duplicate_keys) = parse_arguments(item.get("arguments"));
+            let (arguments, duplicate_keys) = super::parse_arguments(item.get("arguments"));
             ProposedCall {
                 choice: 0,
                 index: i,

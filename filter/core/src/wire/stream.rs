@@ -27,7 +27,7 @@ mod responses;
 #[cfg(test)]
 mod tests;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::sse::{Event, Framer, SseError};
 use super::{Format, ProposedCall, Removal};
@@ -125,18 +125,14 @@ struct Call {
 
 impl Call {
     fn proposed(&self) -> ProposedCall {
-        let arguments = if self.raw.trim().is_empty() {
-            Ok(json!({}))
-        } else {
-            serde_json::from_str::<Value>(&self.raw).map_err(|_| self.raw.clone())
-        };
+        let (arguments, duplicate_keys) = super::parse_argument_text(&self.raw);
         ProposedCall {
             choice: self.choice,
             index: self.index,
             id: self.id.clone(),
             name: self.name.clone(),
             arguments,
-            duplicate_keys: crate::tools::dupkeys::has_duplicate_keys(&self.raw),
+            duplicate_keys,
         }
     }
 
