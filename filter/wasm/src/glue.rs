@@ -43,6 +43,14 @@ fn log(level: LogLevel, msg: &str) {
     let _ = hostcalls::log(level, msg);
 }
 
+/// True when Envoy would print debug lines (so their hashing and formatting is skipped otherwise).
+fn debug_enabled() -> bool {
+    matches!(
+        hostcalls::get_log_level(),
+        Ok(LogLevel::Trace | LogLevel::Debug)
+    )
+}
+
 /// Counter ids by name; missing ids (definition failed) are skipped.
 #[derive(Default)]
 struct Metrics {
@@ -420,17 +428,18 @@ impl HttpContext for Http {
                     }
                 };
                 let decision = self.exchange.on_request_body(&body, self.clock());
-                let subject = self.exchange.subject();
-                log(
-                    LogLevel::Debug,
-                    &format!(
-                        "request ctx={} bytes={} sha256={} session={}",
-                        self.context_id,
-                        body.len(),
-                        sha256_hex(&body).get(..16).unwrap_or(""),
-                        subject.session
-                    ),
-                );
+                if debug_enabled() {
+                    log(
+                        LogLevel::Debug,
+                        &format!(
+                            "request ctx={} bytes={} sha256={} session={}",
+                            self.context_id,
+                            body.len(),
+                            sha256_hex(&body).get(..16).unwrap_or(""),
+                            self.exchange.subject().session
+                        ),
+                    );
+                }
                 match decision {
                     RequestDecision::Continue => Action::Continue,
                     RequestDecision::Replace(new_body) => {
