@@ -1,0 +1,344 @@
+//! `llmfw-demo-upstream`: a scripted stand-in for the LLM and MCP APIs the firewall sits in front of.
+//!
+//! | route | speaks | streaming |
+//! |---|---|---|
+//! | `POST /v1/chat/completions` | OpenAI Chat Completions | `"stream": true` → `chat.completion.chunk` events, then `data: [DONE]` |
+//! | `POST /v1/responses` | OpenAI Responses (`input` string or items, `instructions`) | `"stream": true` → typed `response.*` events with `sequence_number` |
+//! | `POST /v1/messages` | Anthropic Messages (`system`, `messages` with text/tool_use/tool_result blocks) | `"stream": true` → `message_start`, `ping`, content block events, `message_delta`, `message_stop` |
+//! | `POST /mcp` | MCP Streamable HTTP: JSON-RPC 2.0, one message or a batch | header `x-demo-sse: 1` → one `event: message` per response |
+//! | `GET /stats` | counters: `completions`, `responses`, `messages`, `mcp_calls`, `mcp_calls_by_tool` | |
+//! | `GET /healthz` | `ok` | |
+//!
+//! Script convention, the same for the three LLM endpoints:
+//! - when the last message of the conversation is a tool result (chat `role: tool`, Responses
+//!   `function_call_output`, Anthropic user message whose last block is `tool_result`), the reply is
+//!   the text `tool result received (N bytes): <first 160 chars of the result>`, so a test sees
+//!   exactly what reached the model (e.g. a firewall notice instead of an injected text);
+//! - otherwise, when the last user text is a JSON object `{"tool": NAME, "arguments": {...}}` or
+//!   `{"tool_calls": [{"name": NAME, "arguments": {...}}, ...]}`, the reply proposes exactly those
+//!   tool calls; an optional `"text"` key adds that text before the calls, and `{"text": "..."}`
+//!   alone scripts a text answer;
+//! - any other text gets a short fixed text answer.
+//!
+//! MCP: `initialize` (answers with an `mcp-session-id: demo-<n>` header), `ping`, `tools/list`
+//! (`read_file`, `http_get`, `run_shell`) and `tools/call`, whose text output is
+//! `arguments.result` when that string is given (tests script a tool's output with it) and
+//! `executed NAME` otherwise; notifications get `202 Accepted`, unknown methods error `-32601`.
+//!
+//! Streams are sent as separate body writes a few milliseconds apart, so the proxy sees several
+//! upstream chunks. In every LLM stream one event is cut in the middle across two writes and one
+//! event uses CRLF line ends with a write boundary between a `\r` and its `\n`, to exercise the
+//! firewall's SSE framer. `make run` and the e2e tests drive the firewall with it; it is a demo,
+//! not a model.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use serde_json::{json, Value};
+use tokio_stream::wrappers::ReceiverStream;
+
+mod anthropic;
+mod mcp;
+mod openai;
+
+use anthropic::messages;
+use mcp::mcp;
+use openai::{chat_completions, responses};
+
+/// Pause between two body writes of a stream.
+const WRITE_PAUSE: Duration = Duration::from_millis(7);
+/// How many pieces a streamed text or arguments string is split into.
+const PIECES: usize = 3;
+/// How many characters of a tool result the echo reply quotes.
+const ECHO_CHARS: usize = 160;
+const DEFAULT_TEXT: &str = "Hello from the llmfw demo upstream. Send {\"tool\": NAME, \"arguments\": {...}} as the user message to get a tool call.";
+const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
+
+#[derive(Parser, Debug)]
+#[command(about = "Scripted OpenAI/Anthropic/MCP upstream for the llmfw demo and tests")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:18080")]
+    listen: SocketAddr,
+}
+
+#[derive(Default)]
+struct Counters {
+    completions: AtomicU64,
+    responses: AtomicU64,
+    messages: AtomicU64,
+    mcp_sessions: AtomicU64,
+    mcp_calls: AtomicU64,
+    mcp_calls_by_tool: Mutex<BTreeMap<String, u64>>,
+}
+
+type Shared = State<Arc<Counters>>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let counters = Arc::new(Counters::default());
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/responses", post(responses))
+        .route("/v1/messages", post(messages))
+        .route(
+            "/mcp",
+            post(mcp).get(|| async { StatusCode::METHOD_NOT_ALLOWED }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/stats", get(stats))
+        .with_state(counters);
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "demo upstream listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn stats(State(c): Shared) -> Json<Value> {
+    let by_tool = c
+        .mcp_calls_by_tool
+        .lock()
+        .map(|m| json!(*m))
+        .unwrap_or_else(|_| json!({}));
+    Json(json!({
+        "completions": c.completions.load(Ordering::Relaxed),
+        "responses": c.responses.load(Ordering::Relaxed),
+        "messages": c.messages.load(Ordering::Relaxed),
+        "mcp_calls": c.mcp_calls.load(Ordering::Relaxed),
+        "mcp_calls_by_tool": by_tool,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted model, shared by the three LLM endpoints.
+
+/// What the scripted model answers: an optional text, then tool calls `(name, arguments)`.
+struct Reply {
+    text: Option<String>,
+    calls: Vec<(String, Value)>,
+}
+
+impl Reply {
+    /// Echoes a trailing tool result, else follows the script in the last user text.
+    fn plan(tool_result: Option<String>, user_text: Option<String>) -> Reply {
+        if let Some(result) = tool_result {
+            let head: String = result.chars().take(ECHO_CHARS).collect();
+            let text = format!("tool result received ({} bytes): {head}", result.len());
+            return Reply {
+                text: Some(text),
+                calls: Vec::new(),
+            };
+        }
+        let script = user_text
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .unwrap_or(Value::Null);
+        let calls = scripted_calls(&script);
+        let text = script
+            .get("text")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let text = match text {
+            None if calls.is_empty() => Some(DEFAULT_TEXT.to_owned()),
+            text => text,
+        };
+        Reply { text, calls }
+    }
+}
+
+/// `{"tool", "arguments"}` or `{"tool_calls": [{"name", "arguments"}]}` → (name, arguments).
+fn scripted_calls(script: &Value) -> Vec<(String, Value)> {
+    let one = |v: &Value, key: &str| -> Option<(String, Value)> {
+        let name = v.get(key)?.as_str()?.to_owned();
+        Some((
+            name,
+            v.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        ))
+    };
+    if let Some(list) = script.get("tool_calls").and_then(Value::as_array) {
+        return list.iter().filter_map(|c| one(c, "name")).collect();
+    }
+    one(script, "tool").into_iter().collect()
+}
+
+/// Text of a content value: a string, or the `text` fields of an array of parts/blocks joined.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn model_of(request: &Value) -> String {
+    field(request, "model").unwrap_or("demo-model").to_owned()
+}
+
+fn wants_stream(request: &Value) -> bool {
+    request.get("stream").and_then(Value::as_bool) == Some(true)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Splits `s` into about `n` pieces at char boundaries (at least one piece, never an empty one
+/// unless `s` is empty).
+fn pieces(s: &str, n: usize) -> Vec<&str> {
+    let step = s.len().div_ceil(n.max(1)).max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < s.len() {
+        let mut end = (start + step).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&s[start..end]);
+        start = end;
+    }
+    if out.is_empty() {
+        out.push(s);
+    }
+    out
+}
+
+fn openai_bad_json() -> Response {
+    let err = json!({"error": {"message": "request body is not JSON", "type": "invalid_request_error", "param": null, "code": "invalid_json"}});
+    (StatusCode::BAD_REQUEST, Json(err)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-sent events, written in several pieces.
+
+/// An SSE stream under construction: events, plus the one to cut in the middle and the one to
+/// write with CRLF line ends cut between `\r` and `\n`.
+#[derive(Default)]
+struct Sse {
+    events: Vec<(Option<String>, String)>,
+    cut: Option<usize>,
+    crlf: Option<usize>,
+}
+
+impl Sse {
+    /// A `data:`-only event (Chat Completions style).
+    fn data(&mut self, data: String) {
+        self.events.push((None, data));
+    }
+
+    /// An event with an `event:` line.
+    fn named(&mut self, name: &str, data: String) {
+        self.events.push((Some(name.to_owned()), data));
+    }
+
+    /// An event named after its payload's `type` (Responses and Anthropic style).
+    fn typed(&mut self, payload: Value) {
+        let name = field(&payload, "type").map(str::to_owned);
+        self.events.push((name, payload.to_string()));
+    }
+
+    /// A typed event with a `sequence_number` (Responses style).
+    fn sequenced(&mut self, mut payload: Value) {
+        if let Some(obj) = payload.as_object_mut() {
+            obj.insert("sequence_number".into(), json!(self.events.len()));
+        }
+        self.typed(payload);
+    }
+
+    fn cut_last(&mut self) {
+        self.cut = self.events.len().checked_sub(1);
+    }
+
+    fn crlf_last(&mut self) {
+        self.crlf = self.events.len().checked_sub(1);
+    }
+
+    /// The body writes, in order.
+    fn writes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, (name, data)) in self.events.iter().enumerate() {
+            let crlf = self.crlf == Some(i);
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            if let Some(name) = name {
+                text.push_str(&format!("event: {name}{eol}"));
+            }
+            text.push_str(&format!("data: {data}{eol}{eol}"));
+            let at = if crlf {
+                text.find('\r').map(|p| p + 1)
+            } else if self.cut == Some(i) {
+                let mut at = text.len() / 2;
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                Some(at)
+            } else {
+                None
+            };
+            match at {
+                Some(at) => {
+                    out.push(text[..at].to_owned());
+                    out.push(text[at..].to_owned());
+                }
+                None => out.push(text),
+            }
+        }
+        out
+    }
+
+    /// A `text/event-stream` response whose writes go out one by one, `WRITE_PAUSE` apart.
+    fn into_response(self) -> Response {
+        let writes = self.writes();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
+        tokio::spawn(async move {
+            for w in writes {
+                if tx.send(Ok(Bytes::from(w))).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(WRITE_PAUSE).await;
+            }
+        });
+        let headers = [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ];
+        (headers, Body::from_stream(ReceiverStream::new(rx))).into_response()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI Chat Completions.
