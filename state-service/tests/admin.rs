@@ -1,159 +1,72 @@
 //! The admin HTTP API driven over HTTP against a real in-process server (gRPC + admin), on SQLite
 //! (temp file) and on PostgreSQL (a fresh database per test on `DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`; `LLMFW_SKIP_PG=1` runs those on SQLite when no
-//! server answers).
+//! `postgres://postgres@127.0.0.1:5432/postgres`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use common::Server;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmfw_api::grpc::state_service_client::StateServiceClient;
 use llmfw_api::v1;
 use llmfw_state::admin::AdminToken;
-use llmfw_state::engine::EngineConfig;
-use llmfw_state::server::{self, Listeners, ServeOptions};
+use llmfw_state::server::ServeOptions;
 use llmfw_state::store::{self, PostgresStore, SqliteStore, Store, StoreError};
+use llmfw_tests::pg::TestDb;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::Connection;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 const T: &str = "corp-a.example.com";
 const AT: i64 = 1_700_000_000_000;
 
-/// A database for one test: a temp SQLite file or a fresh PostgreSQL database (dropped at the
-/// end).
-struct Db {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
+/// A database for one test: a temp SQLite file or a fresh PostgreSQL database from the harness
+/// (`llmfw_tests::pg::TestDb`, dropped at the end).
+enum Db {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres(TestDb),
 }
 
 impl Db {
     fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("state.db").display());
-        Db {
-            url,
-            _dir: Some(dir),
-            pg: None,
-        }
+        Db::Sqlite { url, _dir: dir }
     }
 
     async fn postgres() -> Db {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let admin = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut conn = match sqlx::PgConnection::connect(&admin).await {
-            Ok(c) => c,
-            Err(e) if std::env::var("LLMFW_SKIP_PG").as_deref() == Ok("1") => {
-                eprintln!("postgres unreachable (LLMFW_SKIP_PG=1): using sqlite: {e}");
-                return Db::sqlite();
-            }
-            Err(e) => panic!("postgres unreachable at {admin} (LLMFW_SKIP_PG=1 skips): {e}"),
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "llmfw_admin_{}_{}_{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        // name is built here from [a-z0-9_], never input
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
-        let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-        let url = if query.is_empty() {
-            format!("{base}/{name}")
-        } else {
-            format!("{base}/{name}?{query}")
-        };
-        assert_eq!(
-            PgConnectOptions::from_str(&url).unwrap().get_database(),
-            Some(name.as_str())
-        );
-        Db {
-            url,
-            _dir: None,
-            pg: Some((admin, name)),
+        Db::Postgres(TestDb::create("admin").await.unwrap())
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Db::Sqlite { url, .. } => url,
+            Db::Postgres(db) => &db.url,
         }
     }
 
     async fn open(&self) -> Arc<dyn Store> {
-        if self.url.starts_with("sqlite:") {
-            Arc::new(SqliteStore::open(&self.url).await.unwrap())
-        } else {
-            Arc::new(PostgresStore::open(&self.url).await.unwrap())
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                });
-            })
-            .join();
+        match self {
+            Db::Sqlite { url, .. } => Arc::new(SqliteStore::open(url).await.unwrap()),
+            Db::Postgres(db) => Arc::new(PostgresStore::open(&db.url).await.unwrap()),
         }
     }
 }
 
 struct Running {
-    grpc: SocketAddr,
-    admin: SocketAddr,
+    server: Server,
     http: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
 }
 
 async fn start(db: &Db, options: ServeOptions) -> Running {
-    let store = db.open().await;
-    let listeners = Listeners {
-        grpc: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    };
-    let grpc = listeners.grpc.local_addr().unwrap();
-    let admin = listeners.admin.local_addr().unwrap();
-    let (stop, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve_with(
-        store,
-        EngineConfig::default(),
-        options,
-        listeners,
-        async move {
-            let _ = rx.await;
-        },
-    ));
     Running {
-        grpc,
-        admin,
+        server: common::serve(db.open().await, options).await,
         http: reqwest::Client::new(),
-        stop,
-        task,
     }
 }
 
@@ -174,30 +87,9 @@ impl Running {
         target: &str,
         second: i64,
     ) -> v1::EvaluateResponse {
-        let mut c = StateServiceClient::connect(format!("http://{}", self.grpc))
-            .await
-            .unwrap();
-        let req = v1::EvaluateRequest {
-            subject: Some(v1::Subject {
-                tenant: "acme".into(),
-                operator: "op1".into(),
-                session: session.into(),
-            }),
-            request_id: request.into(),
-            observed_at_ms: AT + second * 1000,
-            events: vec![v1::ToolEvent {
-                call_id: "call-1".into(),
-                tool: tool.into(),
-                targets: vec![v1::Target {
-                    value: target.into(),
-                    kind: v1::TargetKind::Host as i32,
-                    in_scope: false,
-                }],
-                args_digest: "ab".repeat(32),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let mut c = self.server.client().await;
+        let req =
+            common::evaluate_request("op1", session, request, tool, target, AT + second * 1000);
         c.evaluate(req).await.unwrap().into_inner()
     }
 
@@ -227,7 +119,7 @@ impl Running {
         body: Option<Value>,
         token: Option<&str>,
     ) -> reqwest::Response {
-        let url = format!("http://{}{path}", self.admin);
+        let url = format!("http://{}{path}", self.server.admin);
         let mut req = match method {
             "get" => self.http.get(url),
             "post" => self.http.post(url),
@@ -243,8 +135,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+        self.server.stop().await;
     }
 }
 
@@ -610,13 +501,13 @@ async fn retention_prunes_events_and_keeps_summaries(db: Db) {
 }
 
 async fn migrate_then_serve_without_migrating(db: Db) {
-    match store::open_store(&db.url, false).await {
+    match store::open_store(db.url(), false).await {
         Err(StoreError::SchemaBehind { have: 0, want }) => assert_eq!(want, store::SCHEMA_VERSION),
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("an empty database passed the schema check"),
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmfw-state"))
-        .args(["migrate", "--database-url", &db.url])
+        .args(["migrate", "--database-url", db.url()])
         .env_remove("LLMFW_DATABASE_URL")
         .output()
         .unwrap();
@@ -628,13 +519,19 @@ async fn migrate_then_serve_without_migrating(db: Db) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("schema version 3"), "{stdout}");
     assert_eq!(
-        store::migrate(&db.url).await.unwrap(),
+        store::migrate(db.url()).await.unwrap(),
         store::SCHEMA_VERSION
     );
-    let s = store::open_store(&db.url, false).await.unwrap();
+    let s = store::open_store(db.url(), false).await.unwrap();
     s.ping().await.unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmfw-state"))
-        .args(["prune", "--retention-hours", "1", "--database-url", &db.url])
+        .args([
+            "prune",
+            "--retention-hours",
+            "1",
+            "--database-url",
+            db.url(),
+        ])
         .env_remove("LLMFW_DATABASE_URL")
         .env_remove("LLMFW_RETENTION_HOURS")
         .env_remove("LLMFW_STATE_CONFIG")

@@ -3,61 +3,19 @@
 //! file keeps the block).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use llmfw_api::grpc::state_service_client::StateServiceClient;
 use llmfw_api::v1;
-use llmfw_state::engine::EngineConfig;
-use llmfw_state::server::{self, Listeners};
+use llmfw_state::server::ServeOptions;
 use llmfw_state::store::{SqliteStore, Store};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-struct Running {
-    grpc: SocketAddr,
-    admin: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
+mod common;
 
-async fn start(db_url: &str) -> Running {
+use common::Server;
+
+async fn start(db_url: &str) -> Server {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db_url).await.unwrap());
-    let listeners = Listeners {
-        grpc: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    };
-    let grpc = listeners.grpc.local_addr().unwrap();
-    let admin = listeners.admin.local_addr().unwrap();
-    let (stop, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(
-        store,
-        EngineConfig::default(),
-        listeners,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    Running {
-        grpc,
-        admin,
-        stop,
-        task,
-    }
-}
-
-impl Running {
-    async fn client(&self) -> StateServiceClient<tonic::transport::Channel> {
-        StateServiceClient::connect(format!("http://{}", self.grpc))
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
+    common::serve(store, ServeOptions::default()).await
 }
 
 fn req(
@@ -67,27 +25,14 @@ fn req(
     tool: &str,
     target: &str,
 ) -> v1::EvaluateRequest {
-    v1::EvaluateRequest {
-        subject: Some(v1::Subject {
-            tenant: "acme".into(),
-            operator: operator.into(),
-            session: session.into(),
-        }),
-        request_id: request_id.into(),
-        observed_at_ms: 1_700_000_000_000,
-        events: vec![v1::ToolEvent {
-            call_id: "call-1".into(),
-            tool: tool.into(),
-            targets: vec![v1::Target {
-                value: target.into(),
-                kind: v1::TargetKind::Host as i32,
-                in_scope: false,
-            }],
-            args_digest: "ab".repeat(32),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
+    common::evaluate_request(
+        operator,
+        session,
+        request_id,
+        tool,
+        target,
+        1_700_000_000_000,
+    )
 }
 
 const T: &str = "corp-a.example.com";
