@@ -336,6 +336,19 @@ async fn mcp_calls_are_judged_before_they_run_and_results_are_scanned() -> anyho
         .contains("delete_files"));
     let stats = stack.upstream_stats().await?;
     assert_eq!(stats["mcp_calls"], 0, "the refused call ran: {stats}");
+    // A refusal is a decision, not an invalid request.
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.decision.block")
+            .await?,
+        1
+    );
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.request.invalid")
+            .await?,
+        0
+    );
 
     let ok = stack
         .send(

@@ -85,6 +85,9 @@ pub struct Exchange {
     mcp_sse: bool,
     /// The response is a model stream handled chunk by chunk.
     streaming: bool,
+    /// The filter answered the request itself (refused MCP calls, HTTP 200): that reply passes
+    /// back through this filter and must not be judged or counted again.
+    replied: bool,
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -110,6 +113,7 @@ impl Exchange {
             stream_dead: false,
             mcp_sse: false,
             streaming: false,
+            replied: false,
         }
     }
 
@@ -216,10 +220,7 @@ impl Exchange {
         if !calls.is_empty() {
             return match self.judge(Holder::McpRequest(value), calls, clock) {
                 Ok(callout) => RequestDecision::Callout(callout),
-                Err(outcome) => match outcome.reply {
-                    Some(reply) => RequestDecision::Reply(reply),
-                    None => RequestDecision::Continue,
-                },
+                Err(outcome) => RequestDecision::Decided(outcome),
             };
         }
         if replaced {
@@ -244,7 +245,7 @@ impl Exchange {
     /// Response headers.
     pub fn on_response_headers(&mut self, headers: &[(String, String)]) -> ResponseHeadersAction {
         self.inspect_response = false;
-        let Some(route) = &self.route else {
+        let Some(route) = self.route.as_ref().filter(|_| !self.replied) else {
             return ResponseHeadersAction::Pass;
         };
         if header(headers, ":status") != Some("200") {
@@ -530,6 +531,7 @@ impl Exchange {
                         .into_iter()
                         .map(|r| (r.choice, r.refusal))
                         .collect();
+                    self.replied = true;
                     out.reply = Some(LocalReply {
                         status: 200,
                         body: wire::mcp::refusal_reply(&request, &refusals),

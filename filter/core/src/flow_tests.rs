@@ -519,10 +519,12 @@ const MCP_CONFIG: &str = r#"{"routes":[{"path_prefix":"/mcp","format":"mcp"}],"t
 fn mcp_denied_call_is_answered_locally_with_an_error_result() {
     let mut ex = mcp_exchange(MCP_CONFIG);
     let body = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_files","arguments":{"path":"/"}}});
-    let RequestDecision::Reply(reply) = ex.on_request_body(body.to_string().as_bytes(), CLOCK)
+    let RequestDecision::Decided(out) = ex.on_request_body(body.to_string().as_bytes(), CLOCK)
     else {
-        panic!("expected a local reply")
+        panic!("expected a decision without callout")
     };
+    assert_eq!(out.action, Action::Block);
+    let reply = out.reply.expect("refused calls are answered locally");
     assert_eq!(reply.status, 200);
     let v: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(v["id"], 7);
@@ -531,6 +533,9 @@ fn mcp_denied_call_is_answered_locally_with_an_error_result() {
         .as_str()
         .unwrap()
         .contains("delete_files"));
+    // The local reply comes back through the filter: not judged (or counted) a second time.
+    let resp = h(&[(":status", "200"), ("content-type", "application/json")]);
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Pass);
 }
 
 #[test]

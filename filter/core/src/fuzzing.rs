@@ -48,7 +48,7 @@ pub fn exchange(data: &[u8]) {
     let _ = ex.request_body_progress(request.len(), true);
     if matches!(
         ex.on_request_body(request, clock),
-        RequestDecision::Reply(_) | RequestDecision::Callout(_)
+        RequestDecision::Reply(_) | RequestDecision::Decided(_) | RequestDecision::Callout(_)
     ) {
         return;
     }

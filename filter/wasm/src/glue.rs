@@ -231,7 +231,7 @@ impl Http {
         match &outcome.reply {
             Some(reply) => {
                 self.metrics.inc(metrics::decision(outcome.action));
-                self.local_reply(reply, "request_callout")
+                self.local_reply(reply, "request_calls")
             }
             None => Action::Continue,
         }
@@ -465,6 +465,7 @@ impl HttpContext for Http {
                         }
                         self.local_reply(&reply, "request_body")
                     }
+                    RequestDecision::Decided(outcome) => self.apply_request(&outcome),
                     RequestDecision::Callout(callout) => self.start_callout(&callout, true),
                 }
             }

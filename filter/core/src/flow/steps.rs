@@ -103,8 +103,12 @@ pub enum RequestDecision {
     Continue,
     /// Forward this body instead (tool results redacted); `content-length` was removed.
     Replace(Vec<u8>),
-    /// Answer locally with this reply; the upstream is not called.
+    /// Answer locally with this reply (invalid, too large, or refused for its content); the
+    /// upstream is not called.
     Reply(LocalReply),
+    /// MCP calls judged without the state service: send the outcome's `reply` when it has one
+    /// (calls refused, counted as a decision), else forward the request.
+    Decided(Outcome),
     /// Ask the state service (MCP `tools/call`), then call [`Exchange::on_callout_reply`]: its
     /// outcome's `reply` is sent, or the request continues when it has none.
     Callout(Callout),
