@@ -57,6 +57,7 @@ pub struct RawConfig {
     tools: Option<RawTools>,
     max_body_bytes: Option<u64>,
     detect: Option<detect::RawDetect>,
+    replay_clock: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,7 +150,15 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Compiled content detectors (`detect` section).
     pub detect: Arc<crate::detect::Detector>,
+    /// Test only: take the event time of callouts from the [`REPLAY_CLOCK_HEADER`] request
+    /// header (Unix milliseconds) so `llmfw replay` can run a 72-hour campaign in seconds.
+    /// Default false; the header is ignored unless this is set.
+    pub replay_clock: bool,
 }
+
+/// Request header with the simulated event time (Unix milliseconds), honoured only with
+/// `replay_clock: true`.
+pub const REPLAY_CLOCK_HEADER: &str = "x-llmfw-replay-clock";
 
 impl Config {
     /// Parses and validates the plugin configuration. Empty input means all defaults.
@@ -288,6 +297,7 @@ impl RawConfig {
             deny,
             tools,
             max_body_bytes,
+            replay_clock: self.replay_clock.unwrap_or(false),
         })
     }
 }

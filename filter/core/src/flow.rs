@@ -74,6 +74,8 @@ pub struct Exchange {
     route: Option<Route>,
     headers: HeaderIdentity,
     request_id: Option<String>,
+    /// Simulated event time from the replay-clock header (only with `replay_clock: true`).
+    replay_now_ms: Option<i64>,
     view: RequestView,
     inspect_response: bool,
     pending: Option<Pending>,
@@ -105,6 +107,7 @@ impl Exchange {
             route: None,
             headers: HeaderIdentity::default(),
             request_id: None,
+            replay_now_ms: None,
             view: RequestView::default(),
             inspect_response: false,
             pending: None,
@@ -138,6 +141,11 @@ impl Exchange {
         self.request_id = header(headers, "x-request-id")
             .map(|s| enforce::header_safe(s.trim(), 128))
             .filter(|s| !s.is_empty());
+        self.replay_now_ms = if self.config.replay_clock {
+            header(headers, crate::config::REPLAY_CLOCK_HEADER).and_then(|v| v.trim().parse().ok())
+        } else {
+            None
+        };
         RequestHeadersAction::Inspect {
             remove: vec!["accept-encoding", "content-length"],
         }
@@ -419,7 +427,7 @@ impl Exchange {
                 session: subject.session,
             }),
             request_id,
-            observed_at_ms: clock.now_ms,
+            observed_at_ms: self.replay_now_ms.unwrap_or(clock.now_ms),
             events,
             findings: Some(findings),
             pretext_signals: Vec::new(),

@@ -190,6 +190,35 @@ fn deny_listed_call_is_removed_without_callout() {
     assert_eq!(v["usage"]["total_tokens"], 12);
 }
 
+fn observed_at(config: &str, headers: &[(&str, &str)]) -> i64 {
+    let mut ex = exchange(config, headers);
+    let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+        panic!("callout expected")
+    };
+    pb::EvaluateRequest::decode(c.message.as_slice())
+        .unwrap()
+        .observed_at_ms
+}
+
+#[test]
+fn replay_clock_header_only_with_replay_clock_on() {
+    let clock = [("x-llmfw-replay-clock", "259200000")];
+    // off by default: the header is ignored, the host clock counts
+    assert_eq!(observed_at(r#"{"state_service":{}}"#, &clock), CLOCK.now_ms);
+    assert_eq!(
+        observed_at(r#"{"state_service":{},"replay_clock":false}"#, &clock),
+        CLOCK.now_ms
+    );
+    let on = r#"{"state_service":{},"replay_clock":true}"#;
+    assert_eq!(observed_at(on, &clock), 259_200_000);
+    // on, but no or an unparsable header: the host clock
+    assert_eq!(observed_at(on, &[]), CLOCK.now_ms);
+    assert_eq!(
+        observed_at(on, &[("x-llmfw-replay-clock", "soon")]),
+        CLOCK.now_ms
+    );
+}
+
 #[test]
 fn evaluate_request_contents() {
     let mut ex = exchange(

@@ -1,8 +1,11 @@
 //! `llmfw-state eval`: replays campaigns through the filter's classifier and the engine with
 //! simulated time, and scores them.
 //!
-//! Per scenario: fresh state ([`MemState`]); each step is classified once with
-//! `llmfw_core::tools::classify` under the plugin config (same code as the filter), converted
+//! Per scenario: fresh state ([`MemState`]); each step is first judged by the filter's stateless
+//! policy (`llmfw_core::tools::policy::check`: deny/allow lists, argument schemas, argument
+//! content detectors) — a call it blocks is blocked and never reaches the engine, as in the
+//! deployed flow — then classified once with `llmfw_core::tools::classify` under the plugin
+//! config (same code as the filter), converted
 //! into an `EvaluateRequest` and through the service's own proto conversion, then evaluated once
 //! at its event time (streaming, no prefix re-evaluation). Scoring reads [`Labels`]; the engine
 //! never does.
@@ -84,6 +87,18 @@ pub fn run_scenario(
     let mut exfil_classified: Vec<bool> = Vec::with_capacity(scenario.steps.len());
     let mut max_risk = 0.0f64;
     for (i, step) in scenario.steps.iter().enumerate() {
+        // The filter's stateless policy first, as in the deployed flow: a call it blocks never
+        // reaches the state service; otherwise the stricter of the two verdicts counts.
+        let stateless = llmfw_core::tools::policy::check(
+            policy,
+            llmfw_core::tools::policy::CallInput {
+                name: &step.tool,
+                arguments: &Ok(step.arguments.clone()),
+                duplicate_keys: false,
+            },
+        )
+        .verdict
+        .action;
         let c = llmfw_core::tools::classify(policy, &step.tool, &step.arguments);
         exfil_classified.push(
             c.phase == v1::Phase::Exfiltration
@@ -120,6 +135,11 @@ pub fn run_scenario(
             pretext_signals: pretexts,
             policy_version: String::new(),
         };
+        if stateless == llmfw_core::verdict::Action::Block {
+            actions.push(Action::Block);
+            continue;
+        }
+        let floor = stateless_floor(stateless);
         let action = match evaluation_from_proto(req) {
             Ok(eval) => {
                 let v = state.step(cfg, &eval);
@@ -133,7 +153,7 @@ pub fn run_scenario(
             // an unusable step (e.g. no operator) is what the service would refuse
             Err(_) => Action::Block,
         };
-        actions.push(action);
+        actions.push(action.max(floor));
     }
     let first = |min: Action| actions.iter().position(|a| *a >= min);
     let soft = first(Action::RequireApproval);
@@ -159,6 +179,17 @@ pub fn run_scenario(
         soft_delay_h: hours(soft),
         hard_delay_h: hours(hard),
         exfil_allowed,
+    }
+}
+
+/// The engine action at least as strict as a stateless (filter) action below BLOCK.
+fn stateless_floor(a: llmfw_core::verdict::Action) -> Action {
+    use llmfw_core::verdict::Action as F;
+    match a {
+        F::Allow => Action::Allow,
+        F::Warn => Action::Warn,
+        F::RequireApproval => Action::RequireApproval,
+        F::Block => Action::Block,
     }
 }
 
