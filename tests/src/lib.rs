@@ -5,10 +5,10 @@
 //! Every process is killed when its guard drops; logs go to files under
 //! `target/e2e/<run>/` and are printed only when a test fails.
 
-pub mod envoy;
 pub mod paths;
 pub mod pg;
-pub mod process;
 pub mod stack;
+
+pub use llmfw::stack::{envoy, process};
 
 pub use stack::{ChatReply, Stack, StackOptions, Store};

@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::envoy::{bootstrap, EnvoyLayout};
 use crate::paths::{envoy_bin, free_port, scratch_dir, wasm_module, workspace_bin};
 use crate::pg::TestDb;
-use crate::process::{wait_until, Proc};
+use llmfw::stack::envoy::{bootstrap, EnvoyLayout};
+use llmfw::stack::process::{wait_until, Proc};
+pub use llmfw::stack::tail;
 
 /// Which store the state service runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -496,21 +497,5 @@ impl Drop for Stack {
 
 /// `envoy -c CONFIG` with the flags every test instance needs.
 pub fn envoy_command(config: &std::path::Path) -> Command {
-    let mut cmd = Command::new(envoy_bin());
-    cmd.arg("-c").arg(config).args([
-        "--concurrency",
-        "1",
-        "--disable-hot-restart",
-        "-l",
-        "info",
-        "--log-format",
-        "[%Y-%m-%d %T.%e][%l][%n] %v",
-    ]);
-    cmd
-}
-
-/// The last `n` lines of `text`.
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    llmfw::stack::envoy::command(&envoy_bin(), config)
 }

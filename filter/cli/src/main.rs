@@ -4,6 +4,9 @@
 //! llmfw scan --config FILE --input CASES.jsonl [--as auto|prompt|tool_result|tool_args] \
 //!            [--tool NAME --arg KEY] --output OUT.jsonl
 //! llmfw check-config FILE
+//! llmfw replay --scenarios FILE --policy PLUGIN_CONFIG.json [--state-config FILE] \
+//!              [--provider openai-chat|openai-responses|anthropic|mcp] [--stream] \
+//!              [--target URL [--admin-url URL]] --out DIR
 //! ```
 
 use std::fs::File;
@@ -20,7 +23,7 @@ use llmfw_core::config::Config;
 #[command(
     name = "llmfw",
     version,
-    about = "llmfw: scan texts and tool calls, validate plugin configs"
+    about = "llmfw: scan texts and tool calls, validate plugin configs, replay campaigns through Envoy"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,6 +67,9 @@ enum Cmd {
         /// Plugin config JSON.
         file: PathBuf,
     },
+    /// Replay scenarios as real LLM/MCP traffic through Envoy with the filter and the state
+    /// service (a private stack unless --target), scored from what the agent received.
+    Replay(llmfw::replay::ReplayArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -106,6 +112,7 @@ fn scan(config: &Config, input: &PathBuf, how: &ScanAs, output: &str) -> anyhow:
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Replay(args) => llmfw::replay::main(&args).map(|text| println!("{text}")),
         Cmd::CheckConfig { file } => load_config(Some(&file)).map(|c| {
             eprintln!(
                 "ok: {} route(s), detect {}",

@@ -349,6 +349,12 @@ async fn get_session(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult {
     let q = query(q)?;
+    let event_limit = q.limit.unwrap_or(SESSION_EVENTS);
+    if !(1..=MAX_LIMIT).contains(&event_limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={MAX_LIMIT}"
+        )));
+    }
     let filter = SessionFilter {
         operator: q.operator.as_deref(),
         session: Some(&session),
@@ -374,7 +380,7 @@ async fn get_session(
         .ok_or_else(|| ApiError::not_found("session", &session))?;
     let events: Vec<EventView> = state
         .store
-        .session_events(&row.operator, &row.session, SESSION_EVENTS)
+        .session_events(&row.operator, &row.session, event_limit)
         .await
         .map_err(|e| state.store_error(e))?
         .into_iter()

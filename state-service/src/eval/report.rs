@@ -146,8 +146,13 @@ fn num(v: Option<f64>, digits: usize) -> String {
 
 /// `summary.md`: one row per group.
 pub fn markdown(s: &Summary) -> String {
+    markdown_titled(s, "llmfw-state eval")
+}
+
+/// `summary.md` under another title (`llmfw replay` names its provider and mode).
+pub fn markdown_titled(s: &Summary, title: &str) -> String {
     let mut out = format!(
-        "# llmfw-state eval ({} campaigns{})\n\n",
+        "# {title} ({} campaigns{})\n\n",
         s.n,
         if s.ablated.is_empty() {
             String::new()

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(crate) async fn messages(State(c): Shared, body: Bytes) -> Response {
+pub(crate) async fn messages(State(c): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let n = c.messages.fetch_add(1, Ordering::Relaxed) + 1;
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         let err = json!({"type": "error", "error": {"type": "invalid_request_error", "message": "request body is not JSON"}});
@@ -27,7 +27,7 @@ pub(crate) async fn messages(State(c): Shared, body: Bytes) -> Response {
                 .collect(),
             content => content_text(content),
         });
-    let reply = Reply::plan(tool_result, user_text);
+    let reply = Reply::plan(&headers, tool_result, user_text);
     let (id, model) = (format!("msg_demo_{n}"), model_of(&request));
     let stop_reason = if reply.calls.is_empty() {
         "end_turn"

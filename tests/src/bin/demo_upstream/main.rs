@@ -20,6 +20,13 @@
 //!   alone scripts a text answer;
 //! - any other text gets a short fixed text answer.
 //!
+//! Scripted mode (what `llmfw replay` uses): a request header `x-demo-reply` holding the same JSON
+//! script (`{"tool_calls": [...]}`, `{"tool", "arguments"}` or `{"text"}`) decides the reply
+//! whatever the conversation holds, so a replay can send the real conversation so far (earlier
+//! calls and their results) and still get the step's next call; on MCP `tools/call`, a header
+//! `x-demo-result` (a JSON string) is the tool's text output. Non-ASCII characters arrive as JSON
+//! `\uXXXX` escapes, since header values are ASCII.
+//!
 //! MCP: `initialize` (answers with an `mcp-session-id: demo-<n>` header), `ping`, `tools/list`
 //! (`read_file`, `http_get`, `run_shell`) and `tools/call`, whose text output is
 //! `arguments.result` when that string is given (tests script a tool's output with it) and
@@ -56,8 +63,12 @@ use anthropic::messages;
 use mcp::mcp;
 use openai::{chat_completions, responses};
 
-/// Pause between two body writes of a stream.
-const WRITE_PAUSE: Duration = Duration::from_millis(7);
+/// Pause between two body writes of a stream, in milliseconds (`--write-pause-ms`).
+static WRITE_PAUSE_MS: AtomicU64 = AtomicU64::new(7);
+/// Request header with the reply script (scripted mode).
+const SCRIPT_HEADER: &str = "x-demo-reply";
+/// Request header with an MCP tool's output (scripted mode).
+const RESULT_HEADER: &str = "x-demo-result";
 /// How many pieces a streamed text or arguments string is split into.
 const PIECES: usize = 3;
 /// How many characters of a tool result the echo reply quotes.
@@ -71,6 +82,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:18080")]
     listen: SocketAddr,
+    /// Pause between two body writes of a stream (0: write them back to back).
+    #[arg(long, default_value_t = 7)]
+    write_pause_ms: u64,
 }
 
 #[derive(Default)]
@@ -91,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    WRITE_PAUSE_MS.store(args.write_pause_ms, Ordering::Relaxed);
     let counters = Arc::new(Counters::default());
     let app = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -138,8 +153,12 @@ struct Reply {
 }
 
 impl Reply {
-    /// Echoes a trailing tool result, else follows the script in the last user text.
-    fn plan(tool_result: Option<String>, user_text: Option<String>) -> Reply {
+    /// Follows the `x-demo-reply` script when there is one; else echoes a trailing tool result,
+    /// else follows the script in the last user text.
+    fn plan(headers: &HeaderMap, tool_result: Option<String>, user_text: Option<String>) -> Reply {
+        if let Some(script) = header_json(headers, SCRIPT_HEADER) {
+            return Reply::scripted(&script);
+        }
         if let Some(result) = tool_result {
             let head: String = result.chars().take(ECHO_CHARS).collect();
             let text = format!("tool result received ({} bytes): {head}", result.len());
@@ -151,7 +170,12 @@ impl Reply {
         let script = user_text
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .unwrap_or(Value::Null);
-        let calls = scripted_calls(&script);
+        Reply::scripted(&script)
+    }
+
+    /// The reply a script asks for (a default text when it asks for nothing).
+    fn scripted(script: &Value) -> Reply {
+        let calls = scripted_calls(script);
         let text = script
             .get("text")
             .and_then(Value::as_str)
@@ -162,6 +186,12 @@ impl Reply {
         };
         Reply { text, calls }
     }
+}
+
+/// A request header holding JSON.
+fn header_json(headers: &HeaderMap, name: &str) -> Option<Value> {
+    let raw = headers.get(name)?.to_str().ok()?;
+    serde_json::from_str(raw).ok()
 }
 
 /// `{"tool", "arguments"}` or `{"tool_calls": [{"name", "arguments"}]}` → (name, arguments).
@@ -329,7 +359,8 @@ impl Sse {
                 if tx.send(Ok(Bytes::from(w))).await.is_err() {
                     return;
                 }
-                tokio::time::sleep(WRITE_PAUSE).await;
+                let pause = WRITE_PAUSE_MS.load(Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
         });
         let headers = [

@@ -20,10 +20,15 @@ pub(crate) async fn mcp(State(c): Shared, headers: HeaderMap, body: Bytes) -> Re
         Value::Array(msgs) => (
             true,
             msgs.iter()
-                .filter_map(|m| mcp_one(&c, m, &mut session))
+                .filter_map(|m| mcp_one(&c, &headers, m, &mut session))
                 .collect(),
         ),
-        one => (false, mcp_one(&c, one, &mut session).into_iter().collect()),
+        one => (
+            false,
+            mcp_one(&c, &headers, one, &mut session)
+                .into_iter()
+                .collect(),
+        ),
     };
     let sse = headers
         .get("x-demo-sse")
@@ -51,7 +56,12 @@ pub(crate) async fn mcp(State(c): Shared, headers: HeaderMap, body: Bytes) -> Re
 }
 
 /// Answers one JSON-RPC message; `None` for notifications and client responses.
-fn mcp_one(c: &Counters, msg: &Value, session: &mut Option<u64>) -> Option<Value> {
+fn mcp_one(
+    c: &Counters,
+    headers: &HeaderMap,
+    msg: &Value,
+    session: &mut Option<u64>,
+) -> Option<Value> {
     let Some(obj) = msg.as_object() else {
         return Some(rpc_error(Value::Null, -32600, "Invalid Request"));
     };
@@ -82,10 +92,13 @@ fn mcp_one(c: &Counters, msg: &Value, session: &mut Option<u64>) -> Option<Value
             }
             let args = params.get("arguments");
             let fixture = args.and_then(|a| field(a, "fixture"));
-            let text = match fixture {
+            let scripted =
+                header_json(headers, RESULT_HEADER).and_then(|v| v.as_str().map(str::to_owned));
+            let text = match (scripted, fixture) {
+                (Some(text), _) => text,
                 // A fetched page that carries an indirect prompt injection (the hijack fixture).
-                Some("injected_page") => INJECTED_PAGE.to_owned(),
-                _ => args
+                (None, Some("injected_page")) => INJECTED_PAGE.to_owned(),
+                (None, _) => args
                     .and_then(|a| field(a, "result"))
                     .map_or_else(|| format!("executed {name}"), str::to_owned),
             };

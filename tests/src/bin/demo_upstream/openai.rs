@@ -2,7 +2,11 @@
 
 use super::*;
 
-pub(crate) async fn chat_completions(State(c): Shared, body: Bytes) -> Response {
+pub(crate) async fn chat_completions(
+    State(c): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let n = c.completions.fetch_add(1, Ordering::Relaxed) + 1;
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return openai_bad_json();
@@ -17,7 +21,7 @@ pub(crate) async fn chat_completions(State(c): Shared, body: Bytes) -> Response 
         .rev()
         .find(|m| field(m, "role") == Some("user"))
         .map(|m| content_text(m.get("content")));
-    let reply = Reply::plan(tool_result, user_text);
+    let reply = Reply::plan(&headers, tool_result, user_text);
     let (id, model, created) = (format!("chatcmpl-demo-{n}"), model_of(&request), unix_now());
     let finish = if reply.calls.is_empty() {
         "stop"
@@ -87,7 +91,7 @@ pub(crate) async fn chat_completions(State(c): Shared, body: Bytes) -> Response 
 // ---------------------------------------------------------------------------------------------
 // OpenAI Responses.
 
-pub(crate) async fn responses(State(c): Shared, body: Bytes) -> Response {
+pub(crate) async fn responses(State(c): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let n = c.responses.fetch_add(1, Ordering::Relaxed) + 1;
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return openai_bad_json();
@@ -107,7 +111,7 @@ pub(crate) async fn responses(State(c): Shared, body: Bytes) -> Response {
         ),
         _ => (None, None),
     };
-    let reply = Reply::plan(tool_result, user_text);
+    let reply = Reply::plan(&headers, tool_result, user_text);
     let input_tokens = body.len() / 4;
     let envelope = |status: &str, output: Vec<Value>, usage: Value| {
         json!({"id": format!("resp_demo_{n}"), "object": "response", "created_at": unix_now(),

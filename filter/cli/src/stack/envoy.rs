@@ -1,12 +1,15 @@
-//! Envoy bootstrap for the e2e stack, derived from `envoy/envoy.yaml` (the config `make run`
-//! uses) so the tests exercise exactly what users run: the same filters in the same order, with
-//! free ports, the absolute path of the built module, and the test's plugin config.
+//! Envoy bootstrap for a private stack (`llmfw replay`, the e2e tests), derived from
+//! `envoy/envoy.yaml` (the config `make run` uses, built into this binary) so replays and tests
+//! exercise exactly what users run: the same filters in the same order, with free ports, the
+//! absolute path of the built module, and the caller's plugin config.
 
 use std::path::Path;
+use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
-use crate::paths::repo_root;
+/// `envoy/envoy.yaml` as shipped.
+pub const ENVOY_YAML: &str = include_str!("../../../../envoy/envoy.yaml");
 
 /// Ports and paths of one Envoy instance.
 pub struct EnvoyLayout<'a> {
@@ -31,10 +34,7 @@ pub fn bootstrap(
     layout: &EnvoyLayout<'_>,
     plugin_config: &serde_json::Value,
 ) -> anyhow::Result<String> {
-    let path = repo_root().join("envoy/envoy.yaml");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = text;
+    let mut out = ENVOY_YAML.to_owned();
     for (from, to) in [
         (
             LOCAL_ADMIN.to_owned(),
@@ -89,4 +89,20 @@ fn replace_config_block(yaml: &str, plugin_config: &serde_json::Value) -> anyhow
     out.push(format!("{head} {value}"));
     out.extend(lines[end..].iter().map(|l| (*l).to_owned()));
     Ok(out.join("\n") + "\n")
+}
+
+/// `envoy -c CONFIG` with the flags every private instance needs (one worker, no hot restart,
+/// info logs with a compact prefix).
+pub fn command(envoy: &Path, config: &Path) -> Command {
+    let mut cmd = Command::new(envoy);
+    cmd.arg("-c").arg(config).args([
+        "--concurrency",
+        "1",
+        "--disable-hot-restart",
+        "-l",
+        "info",
+        "--log-format",
+        "[%Y-%m-%d %T.%e][%l][%n] %v",
+    ]);
+    cmd
 }

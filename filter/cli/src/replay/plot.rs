@@ -1,0 +1,139 @@
+//! The replay's two plots, as SVG (plotters, no font files: text is left to the SVG viewer).
+//!
+//! - `risk.svg`: the state service's risk after each step, one line per campaign, coloured by its
+//!   label (read for colouring only);
+//! - `rates.svg`: ASR_block, ASR_exfil, FPR_block and FPR_soft per group and overall.
+
+use std::path::Path;
+
+use llmfw_state::eval::{GroupMetrics, Summary};
+use plotters::prelude::*;
+
+/// One campaign's risk curve.
+pub struct RiskLine {
+    /// True if the campaign is labelled malicious.
+    pub malicious: bool,
+    /// Risk after each step (steps without a stored event carry the previous value).
+    pub risk: Vec<f64>,
+}
+
+const MALICIOUS: RGBColor = RGBColor(200, 40, 40);
+const BENIGN: RGBColor = RGBColor(30, 110, 200);
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("plot: {e:?}")
+}
+
+/// Writes `risk.svg`.
+pub fn risk(path: &Path, title: &str, lines: &[RiskLine]) -> anyhow::Result<()> {
+    let steps = lines.iter().map(|l| l.risk.len()).max().unwrap_or(1).max(2);
+    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(1f64..steps as f64, 0f64..1f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("risk (state service)")
+        .draw()
+        .map_err(err)?;
+    for (malicious, colour, label) in [(false, BENIGN, "benign"), (true, MALICIOUS, "malicious")] {
+        let mut labelled = false;
+        for l in lines.iter().filter(|l| l.malicious == malicious) {
+            let points = l.risk.iter().enumerate().map(|(i, r)| ((i + 1) as f64, *r));
+            let series = chart
+                .draw_series(LineSeries::new(points, colour.mix(0.35)))
+                .map_err(err)?;
+            if !labelled {
+                series.label(label).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+                labelled = true;
+            }
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Writes `rates.svg`: four bars per group (percent).
+pub fn rates(path: &Path, title: &str, summary: &Summary) -> anyhow::Result<()> {
+    let mut groups: Vec<(String, &GroupMetrics)> = summary
+        .groups
+        .iter()
+        .filter(|(g, _)| !g.contains('/'))
+        .map(|(g, m)| (g.clone(), m))
+        .collect();
+    groups.push(("overall".to_owned(), &summary.overall));
+    let metrics: [(&str, RGBColor, fn(&GroupMetrics) -> Option<f64>); 4] = [
+        ("ASR_block", RGBColor(200, 40, 40), |m| m.asr_block),
+        ("ASR_exfil", RGBColor(240, 140, 40), |m| m.asr_exfil),
+        ("FPR_block", RGBColor(30, 110, 200), |m| m.fpr_block),
+        ("FPR_soft", RGBColor(120, 170, 230), |m| m.fpr_soft),
+    ];
+    let n = groups.len();
+    let names: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+    let root = SVGBackend::new(path, (960, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..100f64)
+        .map_err(err)?;
+    let label = move |x: &f64| -> String {
+        let i = x.round();
+        if (x - i).abs() > 0.01 || i < 0.0 {
+            return String::new();
+        }
+        names.get(i as usize).cloned().unwrap_or_default()
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.max(2) * 2 + 1)
+        .x_label_formatter(&label)
+        .y_desc("% of campaigns")
+        .draw()
+        .map_err(err)?;
+    let width = 0.8 / metrics.len() as f64;
+    for (j, (name, colour, get)) in metrics.iter().enumerate() {
+        let bars = groups.iter().enumerate().filter_map(|(i, (_, m))| {
+            let v = get(m)? * 100.0;
+            let x0 = i as f64 - 0.4 + j as f64 * width;
+            // a zero rate is drawn as a thin bar so "measured 0 %" differs from "no data"
+            Some(Rectangle::new(
+                [(x0, 0.0), (x0 + width * 0.9, v.max(0.4))],
+                colour.filled(),
+            ))
+        });
+        let colour = *colour;
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
