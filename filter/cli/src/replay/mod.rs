@@ -121,6 +121,9 @@ pub struct ReplayArgs {
     pub bin_dir: Option<PathBuf>,
 }
 
+/// Reason prefix of a decision taken without the state service (its failure mode).
+const CALLOUT_FAILED: &str = "state service unavailable";
+
 /// One step of `steps.jsonl`: what was sent (tool name only) and what came back.
 #[derive(Debug, Clone, Serialize)]
 struct StepRecord {
@@ -146,6 +149,10 @@ struct Run {
     tag: String,
     policy: llmfw_core::config::Config,
     steps_done: AtomicUsize,
+    /// A private stack: a failed state-service callout invalidates the run.
+    private: bool,
+    /// Steps decided without the state service (its callout failed).
+    callout_failures: AtomicUsize,
 }
 
 /// `llmfw replay`: runs, writes the files, returns the summary text.
@@ -223,6 +230,8 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<String> {
         tag,
         policy: policy_cfg,
         steps_done: AtomicUsize::new(0),
+        private: stack.is_some(),
+        callout_failures: AtomicUsize::new(0),
     });
 
     let total_steps: usize = scenarios.iter().map(|(s, _)| s.steps.len()).sum();
@@ -263,7 +272,21 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<String> {
     }
     let per_campaign = outcome?;
     drop(stack);
-    write_outputs(args, &scenarios, per_campaign)
+    let mut text = write_outputs(args, &scenarios, per_campaign)?;
+    let failed = run.callout_failures.load(Ordering::Relaxed);
+    if failed > 0 {
+        let line = format!(
+            "\n{failed} of {total_steps} steps were decided by the failure mode: the state \
+             service callout failed.\n"
+        );
+        eprint!("llmfw replay: warning: {line}");
+        text.push_str(&line);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(args.out.join("summary.md"))?;
+        f.write_all(line.as_bytes())?;
+    }
+    Ok(text)
 }
 
 /// What one campaign produced.
@@ -368,6 +391,18 @@ async fn campaign(run: &Run, s: &Scenario, labels: &Labels) -> anyhow::Result<Ca
             }
             (seen, action)
         };
+        if seen.text.contains(CALLOUT_FAILED)
+            || seen.reasons.iter().any(|r| r.starts_with(CALLOUT_FAILED))
+        {
+            if run.private {
+                bail!(
+                    "step {}: the state service callout failed ({})",
+                    k + 1,
+                    seen.reasons.join("; ")
+                );
+            }
+            run.callout_failures.fetch_add(1, Ordering::Relaxed);
+        }
         actions.push(action);
         records.push(StepRecord {
             scenario: s.id.clone(),

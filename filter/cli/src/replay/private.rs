@@ -17,6 +17,9 @@ use crate::stack::{free_port, tail};
 /// The Envoy cluster name of the state service in `envoy/envoy.yaml`.
 const STATE_CLUSTER: &str = "llmfw_state";
 
+/// Lowest state-service callout timeout of the private Envoy.
+const MIN_TIMEOUT_MS: u64 = 2000;
+
 /// Where the parts come from.
 pub struct Parts {
     /// `envoy` binary.
@@ -79,8 +82,8 @@ impl Parts {
 }
 
 /// The plugin config as the private Envoy runs it: the user's policy with `replay_clock` on, the
-/// state-service cluster pointed at the private service, and a route for `path` when no route
-/// covers it.
+/// state-service cluster pointed at the private service with a callout timeout of at least 2 s,
+/// and a route for `path` when no route covers it.
 pub fn private_policy(policy: &Value, path: &str, format: &str) -> anyhow::Result<Value> {
     let mut p = policy.clone();
     let Some(obj) = p.as_object_mut() else {
@@ -89,6 +92,11 @@ pub fn private_policy(policy: &Value, path: &str, format: &str) -> anyhow::Resul
     obj.insert("replay_clock".into(), Value::Bool(true));
     if let Some(state) = obj.get_mut("state_service").and_then(Value::as_object_mut) {
         state.insert("cluster".into(), json!(STATE_CLUSTER));
+        // A replay measures decisions, not latency: on a loaded machine a short callout timeout
+        // would turn into failure-mode decisions. At least 2 s here; the replay still fails if a
+        // callout fails.
+        let timeout = state.get("timeout_ms").and_then(Value::as_u64).unwrap_or(0);
+        state.insert("timeout_ms".into(), json!(timeout.max(MIN_TIMEOUT_MS)));
     }
     let routes = obj
         .entry("routes")
