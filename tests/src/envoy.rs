@@ -43,7 +43,7 @@ pub fn bootstrap_from(
     plugin_config: &serde_json::Value,
 ) -> anyhow::Result<String> {
     let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = text;
     for (from, to) in [
         (
@@ -75,7 +75,7 @@ pub fn bootstrap_from(
     // Other files the config names relative to the repo root (e.g. a JWKS).
     let out = out.replace(
         "filename: envoy/",
-        &format!("filename: {}/envoy/", repo_root().display()),
+        format!("filename: {}/envoy/", repo_root().display()).as_str(),
     );
     replace_config_block(&out, plugin_config)
         .with_context(|| format!("plugin config block of {}", path.display()))
