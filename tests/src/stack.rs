@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::paths::{envoy_bin, free_port, scratch_dir, wasm_module, workspace_bin};
+use crate::paths::{envoy_bin, free_port, repo_root, scratch_dir, wasm_module, workspace_bin};
 use crate::pg::TestDb;
-use llmfw::stack::envoy::{bootstrap, EnvoyLayout};
+use llmfw::stack::envoy::{bootstrap_from, EnvoyLayout};
 use llmfw::stack::process::{wait_until, Proc};
 pub use llmfw::stack::tail;
 
@@ -53,6 +53,9 @@ pub fn default_plugin_config(failure_mode: &str, deny: &[&str]) -> Value {
         "tools": {"deny": deny}
     })
 }
+
+/// The admin API token every stack's state service runs with (see [`Stack::admin_get`]).
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 
 /// A raw reply.
 #[derive(Debug)]
@@ -169,6 +172,15 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
+        Stack::start_with_envoy_config(opts, &repo_root().join("envoy/envoy.yaml")).await
+    }
+
+    /// Like [`Stack::start`] with another Envoy config written for the local ports of
+    /// `envoy/envoy.yaml` (e.g. one of `envoy/examples/*/envoy.yaml`).
+    pub async fn start_with_envoy_config(
+        opts: StackOptions,
+        envoy_yaml: &std::path::Path,
+    ) -> anyhow::Result<Stack> {
         let dir = scratch_dir(&opts.label)?;
         let wasm = wasm_module();
         if !wasm.exists() {
@@ -212,7 +224,10 @@ impl Stack {
             state_port,
             wasm: &wasm,
         };
-        std::fs::write(&config_path, bootstrap(&layout, &opts.plugin_config)?)?;
+        std::fs::write(
+            &config_path,
+            bootstrap_from(envoy_yaml, &layout, &opts.plugin_config)?,
+        )?;
         let envoy = Proc::spawn("envoy", envoy_command(&config_path), &dir.join("envoy.log"))?;
 
         let mut stack = Stack {
@@ -278,6 +293,7 @@ impl Stack {
             .arg(format!("127.0.0.1:{}", self.state_port))
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{}", self.state_admin_port))
+            .env("LLMFW_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info");
         let proc = Proc::spawn("llmfw-state", cmd, &self.dir.join("state.log"))?;
         self.state = Some(proc);
@@ -413,6 +429,47 @@ impl Stack {
             .send()
             .await
             .context("request through envoy")?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?.to_vec();
+        Ok(RawReply {
+            status,
+            headers,
+            bytes,
+        })
+    }
+
+    /// GET on the state service's admin API (`/v1/...`) with [`ADMIN_TOKEN`]; the JSON answer.
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .get(format!("http://127.0.0.1:{}{path}", self.state_admin_port))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("GET {path}: {text}"))
+    }
+
+    /// POSTs `body` to `path` through Envoy with exactly the headers given (no identity headers).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<RawReply> {
+        let mut req = self
+            .http
+            .post(format!("http://127.0.0.1:{}{path}", self.listen_port))
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body.to_string()).send().await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await?.to_vec();

@@ -73,6 +73,14 @@ struct RawIdentity {
     operator_header: Option<String>,
     session_header: Option<String>,
     tenant_header: Option<String>,
+    operator_from_jwt: Option<RawJwtClaim>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwtClaim {
+    payload_in_metadata: Option<String>,
+    claim: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +128,35 @@ pub struct IdentityHeaders {
     pub session: String,
     /// Tenant id header.
     pub tenant: String,
+    /// When set, the operator comes from this JWT claim that Envoy's `jwt_authn` filter put in
+    /// its dynamic metadata (`payload_in_metadata`), never from the operator header.
+    pub operator_claim: Option<JwtClaim>,
+}
+
+/// A claim of a JWT verified by Envoy's `jwt_authn` filter, read from its dynamic metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtClaim {
+    /// `payload_in_metadata` of the `jwt_authn` provider.
+    pub payload_in_metadata: String,
+    /// Top-level claim name, e.g. `sub`.
+    pub claim: String,
+}
+
+/// The filter-metadata namespace `jwt_authn` writes verified payloads to.
+pub const JWT_AUTHN_METADATA: &str = "envoy.filters.http.jwt_authn";
+
+impl JwtClaim {
+    /// The Envoy property path of the claim:
+    /// `metadata.filter_metadata["envoy.filters.http.jwt_authn"][payload_in_metadata][claim]`.
+    pub fn property_path(&self) -> [&str; 5] {
+        [
+            "metadata",
+            "filter_metadata",
+            JWT_AUTHN_METADATA,
+            &self.payload_in_metadata,
+            &self.claim,
+        ]
+    }
 }
 
 /// Where and how to call the state service.
@@ -235,6 +272,7 @@ impl RawConfig {
                 "x-llmfw-session",
             )?,
             tenant: header_name("identity.tenant_header", id.tenant_header, "x-llmfw-tenant")?,
+            operator_claim: id.operator_from_jwt.map(jwt_claim).transpose()?,
         };
 
         let state_service = match self.state_service {
@@ -300,6 +338,28 @@ impl RawConfig {
             replay_clock: self.replay_clock.unwrap_or(false),
         })
     }
+}
+
+fn jwt_claim(raw: RawJwtClaim) -> Result<JwtClaim, ConfigError> {
+    let name = |field: &str, v: Option<String>, default: &str| {
+        let v = v.unwrap_or_else(|| default.to_owned());
+        if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
+            Err(invalid(
+                field,
+                "must be 1 to 128 bytes without control characters",
+            ))
+        } else {
+            Ok(v)
+        }
+    };
+    Ok(JwtClaim {
+        payload_in_metadata: name(
+            "identity.operator_from_jwt.payload_in_metadata",
+            raw.payload_in_metadata,
+            "jwt_payload",
+        )?,
+        claim: name("identity.operator_from_jwt.claim", raw.claim, "sub")?,
+    })
 }
 
 fn header_name(field: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {

@@ -151,6 +151,24 @@ impl Exchange {
         }
     }
 
+    /// The operator claim path to read in the request headers callback, when the config takes the
+    /// operator from a JWT claim (`identity.operator_from_jwt`) and the request is inspected.
+    pub fn operator_claim_path(&self) -> Option<[&str; 5]> {
+        self.route.as_ref()?;
+        self.config
+            .identity
+            .operator_claim
+            .as_ref()
+            .map(crate::config::JwtClaim::property_path)
+    }
+
+    /// The value of the claim at [`Exchange::operator_claim_path`] (`None`: not present).
+    pub fn on_operator_claim(&mut self, value: Option<&[u8]>) {
+        if self.config.identity.operator_claim.is_some() {
+            self.headers.operator = identity::operator_from_claim(value);
+        }
+    }
+
     fn too_large(&self, what: &str) -> LocalReply {
         let fmt = self.format();
         let msg = format!(
@@ -420,6 +438,7 @@ impl Exchange {
             .filter_map(|&i| calls.get(i))
             .map(|c| c.id.clone())
             .collect();
+        let subject_operator = subject.operator.clone();
         let request = pb::EvaluateRequest {
             subject: Some(pb::Subject {
                 tenant: subject.tenant,
@@ -434,6 +453,7 @@ impl Exchange {
             policy_version: String::new(),
         };
         let callout = Callout {
+            authority: identity::operator_hash_key(&subject_operator),
             cluster: state.cluster.clone(),
             service: llmfw_api::SERVICE_NAME,
             method: llmfw_api::EVALUATE_METHOD,

@@ -126,6 +126,45 @@ fn identity_headers_and_fingerprint() {
 }
 
 #[test]
+fn operator_from_a_jwt_claim_ignores_the_operator_header() {
+    let config = r#"{"state_service":{},"identity":{"operator_from_jwt":{"payload_in_metadata":"jwt_payload"}}}"#;
+    let operator_of = |ex: &mut Exchange| {
+        let ResponseDecision::Callout(c) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
+            panic!("callout expected")
+        };
+        let req = pb::EvaluateRequest::decode(c.message.as_slice()).unwrap();
+        (req.subject.unwrap().operator, c.authority)
+    };
+    let mut ex = exchange(config, &[("x-llmfw-operator", "spoofed")]);
+    assert_eq!(
+        ex.operator_claim_path().unwrap(),
+        [
+            "metadata",
+            "filter_metadata",
+            "envoy.filters.http.jwt_authn",
+            "jwt_payload",
+            "sub"
+        ]
+    );
+    ex.on_operator_claim(Some(b"alice"));
+    let (operator, authority) = operator_of(&mut ex);
+    assert_eq!(operator, "alice");
+    assert_eq!(authority, crate::identity::operator_hash_key("alice"));
+    // No claim (no token verified): anonymous, never the header.
+    let mut ex = exchange(config, &[("x-llmfw-operator", "spoofed")]);
+    ex.on_operator_claim(None);
+    assert_eq!(operator_of(&mut ex).0, "anonymous");
+    let mut ex = exchange(config, &[("x-llmfw-operator", "spoofed")]);
+    ex.on_operator_claim(Some(b"  "));
+    assert_eq!(operator_of(&mut ex).0, "anonymous");
+    // Without the option the claim is not consulted and the header is used.
+    let mut ex = exchange(r#"{"state_service":{}}"#, &[("x-llmfw-operator", "bob")]);
+    assert!(ex.operator_claim_path().is_none());
+    ex.on_operator_claim(Some(b"alice"));
+    assert_eq!(operator_of(&mut ex).0, "bob");
+}
+
+#[test]
 fn stateless_allow_leaves_body_unchanged() {
     let mut ex = exchange("{}", &[]);
     let ResponseDecision::Final(out) = ex.on_response_body(TWO_CALLS.as_bytes(), CLOCK) else {
@@ -236,6 +275,7 @@ fn evaluate_request_contents() {
     assert_eq!(req.request_id, "rid-1");
     assert_eq!(req.observed_at_ms, CLOCK.now_ms);
     assert_eq!(req.subject.as_ref().unwrap().operator, "op");
+    assert_eq!(c.authority, crate::identity::operator_hash_key("op"));
     let e = &req.events[1];
     assert_eq!(
         (e.call_id.as_str(), e.tool.as_str(), e.category.as_str()),

@@ -1,4 +1,5 @@
-//! Who is talking: tenant, operator and session from configured headers; a missing operator is
+//! Who is talking: tenant, operator and session from configured headers (or the operator from a
+//! JWT claim that Envoy's `jwt_authn` verified, see [`operator_from_claim`]); a missing operator is
 //! `anonymous`; a missing session becomes a stable conversation fingerprint
 //! `fp-<16 hex>` = SHA-256(system prompt, 0x00, first user message), stable across turns because
 //! agents resend their history.
@@ -50,9 +51,28 @@ pub fn from_headers(cfg: &IdentityHeaders, headers: &[(String, String)]) -> Head
     };
     HeaderIdentity {
         tenant: get(&cfg.tenant),
-        operator: get(&cfg.operator),
+        // With a configured JWT claim the header is ignored: a client could set it.
+        operator: if cfg.operator_claim.is_some() {
+            None
+        } else {
+            get(&cfg.operator)
+        },
         session: get(&cfg.session),
     }
+}
+
+/// The operator from the bytes of a verified JWT claim as the host returns the property (the
+/// claim's string value); `None` (→ `anonymous`) when absent, empty or not UTF-8.
+pub fn operator_from_claim(value: Option<&[u8]>) -> Option<String> {
+    non_empty(value.and_then(|v| std::str::from_utf8(v).ok()))
+}
+
+/// The key the state-service callout is load-balanced on: `op-<16 hex>` of SHA-256(operator).
+/// Envoy's wasm host hashes gRPC callouts on their `:authority`, which the adapter sets to this,
+/// so a ring-hash cluster sends all callouts of one operator to one replica.
+pub fn operator_hash_key(operator: &str) -> String {
+    let hex = sha256_hex(operator.as_bytes());
+    format!("op-{}", hex.get(..16).unwrap_or(&hex))
 }
 
 /// `fp-<16 hex>` of the system prompt and first user message.
@@ -74,5 +94,36 @@ pub fn resolve(headers: &HeaderIdentity, view: &RequestView) -> Subject {
             .clone()
             .unwrap_or_else(|| ANONYMOUS.to_owned()),
         session: headers.session.clone().unwrap_or_else(|| fingerprint(view)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_key_is_stable_short_and_header_safe() {
+        let a = operator_hash_key("alice");
+        assert_eq!(a, operator_hash_key("alice"));
+        assert_ne!(a, operator_hash_key("bob"));
+        assert_eq!(a.len(), 19);
+        assert!(a.starts_with("op-"));
+        assert!(a[3..].bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn claim_value_is_trimmed_capped_and_utf8() {
+        assert_eq!(
+            operator_from_claim(Some(b" alice ")).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(operator_from_claim(Some(b"")), None);
+        assert_eq!(operator_from_claim(Some(&[0xff, 0xfe])), None);
+        assert_eq!(operator_from_claim(None), None);
+        let long = "x".repeat(1000);
+        assert_eq!(
+            operator_from_claim(Some(long.as_bytes())).map(|s| s.len()),
+            Some(256)
+        );
     }
 }

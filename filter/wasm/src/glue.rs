@@ -24,17 +24,22 @@ struct GrpcService {
     envoy_grpc: Option<EnvoyGrpc>,
 }
 
-/// `envoy.config.core.v3.GrpcService.EnvoyGrpc`: `cluster_name` = field 1.
+/// `envoy.config.core.v3.GrpcService.EnvoyGrpc`: `cluster_name` = field 1, `authority` = 2.
 #[derive(Clone, PartialEq, prost::Message)]
 struct EnvoyGrpc {
     #[prost(string, tag = "1")]
     cluster_name: String,
+    /// `:authority` of the call (default: the cluster name). Envoy's wasm host hashes gRPC calls
+    /// on it, so it carries the operator's hash key for ring-hash clusters.
+    #[prost(string, tag = "2")]
+    authority: String,
 }
 
-fn grpc_upstream(cluster: &str) -> Vec<u8> {
+fn grpc_upstream(cluster: &str, authority: &str) -> Vec<u8> {
     prost::Message::encode_to_vec(&GrpcService {
         envoy_grpc: Some(EnvoyGrpc {
             cluster_name: cluster.to_owned(),
+            authority: authority.to_owned(),
         }),
     })
 }
@@ -311,7 +316,7 @@ impl Http {
     }
 
     fn dispatch(&mut self, callout: &llmfw_core::flow::Callout) -> Result<u32, String> {
-        let upstream = grpc_upstream(&callout.cluster);
+        let upstream = grpc_upstream(&callout.cluster, &callout.authority);
         // The callout target is bytes (a serialised GrpcService); the SDK takes &str, so it must be
         // valid UTF-8. Envoy reads the bytes as given.
         let upstream =
@@ -400,6 +405,20 @@ impl HttpContext for Http {
         {
             for name in remove {
                 let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+            }
+            // The operator from a jwt_authn-verified claim: read here, later reads fail.
+            if let Some(path) = self.exchange.operator_claim_path() {
+                let claim = match hostcalls::get_property(path.to_vec()) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        log(
+                            LogLevel::Warn,
+                            &format!("cannot read operator claim status={e:?}"),
+                        );
+                        None
+                    }
+                };
+                self.exchange.on_operator_claim(claim.as_deref());
             }
         }
         Action::Continue

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 /// `envoy/envoy.yaml` as shipped.
 pub const ENVOY_YAML: &str = include_str!("../../../../envoy/envoy.yaml");
@@ -34,7 +34,42 @@ pub fn bootstrap(
     layout: &EnvoyLayout<'_>,
     plugin_config: &serde_json::Value,
 ) -> anyhow::Result<String> {
-    let mut out = ENVOY_YAML.to_owned();
+    render(ENVOY_YAML, "envoy/envoy.yaml", None, layout, plugin_config)
+}
+
+/// Like [`bootstrap`] for another config written for the same local ports (the `envoy/examples/`
+/// configs): 10000 listener, 9901 admin, 18080 upstream, 50051 state service, the module at
+/// `target/wasm32-wasip1/wasm/llmfw_filter.wasm`, one `value: |` plugin config block. Files it
+/// names under `envoy/` (e.g. a JWKS) are made absolute against the repository that holds `path`.
+pub fn bootstrap_from(
+    path: &Path,
+    layout: &EnvoyLayout<'_>,
+    plugin_config: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // the repository root: the parent of the `envoy` directory the file sits in
+    let root = path
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "envoy"))
+        .and_then(Path::parent);
+    render(
+        &text,
+        &path.display().to_string(),
+        root,
+        layout,
+        plugin_config,
+    )
+}
+
+fn render(
+    text: &str,
+    origin: &str,
+    root: Option<&Path>,
+    layout: &EnvoyLayout<'_>,
+    plugin_config: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let mut out = text.to_owned();
     for (from, to) in [
         (
             LOCAL_ADMIN.to_owned(),
@@ -58,11 +93,44 @@ pub fn bootstrap(
         ),
     ] {
         if out.matches(&from).count() != 1 {
-            bail!("envoy/envoy.yaml must contain `{from}` exactly once");
+            bail!("{origin} must contain `{from}` exactly once");
         }
         out = out.replacen(&from, &to, 1);
     }
+    // Other files the config names relative to the repo root (e.g. a JWKS).
+    let out = match root {
+        Some(root) => out.replace(
+            "filename: envoy/",
+            format!("filename: {}/envoy/", root.display()).as_str(),
+        ),
+        None => out,
+    };
     replace_config_block(&out, plugin_config)
+        .with_context(|| format!("plugin config block of {origin}"))
+}
+
+/// The plugin config JSON written in the one `value: |` block of an Envoy config.
+pub fn inline_plugin_config(yaml: &str) -> anyhow::Result<serde_json::Value> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_end().ends_with(CONFIG_BLOCK))
+        .map(|(i, _)| i)
+        .collect();
+    let [start] = starts[..] else {
+        bail!(
+            "want one `{CONFIG_BLOCK}` plugin config block, found {}",
+            starts.len()
+        )
+    };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key_indent = indent(lines[start]);
+    let end = (start + 1..lines.len())
+        .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= key_indent)
+        .unwrap_or(lines.len());
+    let block = lines[start + 1..end].join("\n");
+    serde_json::from_str(&block).context("the plugin config block is not JSON")
 }
 
 /// Replaces the block scalar after the one `value: |` line with the JSON of `plugin_config`.

@@ -36,6 +36,7 @@ fn defaults() {
     assert_eq!(cfg.identity.operator, "x-llmfw-operator");
     assert_eq!(cfg.identity.session, "x-llmfw-session");
     assert_eq!(cfg.identity.tenant, "x-llmfw-tenant");
+    assert!(cfg.identity.operator_claim.is_none());
     assert!(cfg.state_service.is_none());
     assert!(cfg.deny.is_empty());
     assert_eq!(cfg.max_body_bytes, 1_048_576);
@@ -50,6 +51,39 @@ fn state_service_defaults_and_lowercase_headers() {
     assert_eq!(s.timeout_ms, 200);
     assert_eq!(s.failure_mode, FailureMode::Closed);
     assert_eq!(cfg.identity.operator, "x-op");
+}
+
+#[test]
+fn operator_from_jwt_claim() {
+    let cfg = Config::from_json(br#"{"identity":{"operator_from_jwt":{}}}"#).unwrap();
+    let claim = cfg.identity.operator_claim.unwrap();
+    assert_eq!(
+        claim.property_path(),
+        [
+            "metadata",
+            "filter_metadata",
+            "envoy.filters.http.jwt_authn",
+            "jwt_payload",
+            "sub"
+        ]
+    );
+    let cfg = Config::from_json(
+        br#"{"identity":{"operator_from_jwt":{"payload_in_metadata":"p","claim":"email"}}}"#,
+    )
+    .unwrap();
+    let claim = cfg.identity.operator_claim.unwrap();
+    assert_eq!(claim.property_path()[3..], ["p", "email"]);
+    for bad in [
+        r#"{"identity":{"operator_from_jwt":{"claim":""}}}"#,
+        r#"{"identity":{"operator_from_jwt":{"payload_in_metadata":"a\u0007b"}}}"#,
+    ] {
+        let err = Config::from_json(bad.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("operator_from_jwt"), "{bad}: {err}");
+    }
+    let err = Config::from_json(br#"{"identity":{"operator_from_jwt":{"issuer":"x"}}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("issuer"), "{err}");
 }
 
 #[test]

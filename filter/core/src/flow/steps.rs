@@ -57,6 +57,9 @@ pub enum ResponseHeadersAction {
 pub struct Callout {
     /// Envoy cluster.
     pub cluster: String,
+    /// `:authority` of the callout: [`crate::identity::operator_hash_key`] of the operator, the
+    /// key a ring-hash cluster balances on.
+    pub authority: String,
     /// Fully-qualified service name.
     pub service: &'static str,
     /// Method name.
