@@ -79,9 +79,27 @@ fn envoy_examples_are_complete_and_consistent() {
     }
 }
 
+/// `v` with every object's keys in sorted order, whether or not serde_json's `preserve_order`
+/// feature is on in this build (another crate of the workspace may turn it on).
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 /// The Istio patch that sets `spec.pluginConfig`, as generated from [`ISTIO_SOURCE`].
 fn wasmplugin_patch() -> String {
-    let plugin = read_json(&repo_root().join(ISTIO_SOURCE));
+    let plugin = sorted(&read_json(&repo_root().join(ISTIO_SOURCE)));
     let json = serde_json::to_string_pretty(&plugin)
         .unwrap()
         .replace('\n', "\n    ");
