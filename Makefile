@@ -5,7 +5,7 @@ WASM := target/wasm32-wasip1/wasm/llmfw_filter.wasm
 # Tests start Envoy processes in parallel; two at a time suits the 2-core CI machine.
 TEST_THREADS ?= 2
 
-.PHONY: all tools build wasm run test lint fuzz bench clean k8s-check k8s-plugin-config
+.PHONY: all tools build wasm run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config
 
 all: build
 
@@ -46,6 +46,19 @@ k8s-check: tools
 ## Regenerate the Istio WasmPlugin's pluginConfig from envoy/examples/openai-sidecar/plugin.json.
 k8s-plugin-config:
 	LLMFW_BLESS=1 $(CARGO) test -p llmfw-tests --test deploy wasmplugin_plugin_config_is_generated_from_the_example
+
+## Replay a scenario file as real traffic through a private Envoy stack with the test policy:
+## make replay SCENARIOS=FILE OUT=DIR [PROVIDER=openai-chat|openai-responses|anthropic|mcp] [STREAM=1]
+PROVIDER ?= openai-chat
+replay: build
+	@test -n "$(SCENARIOS)" -a -n "$(OUT)" || { echo "usage: make replay SCENARIOS=FILE OUT=DIR [PROVIDER=…] [STREAM=1]"; exit 2; }
+	target/debug/llmfw replay --scenarios $(SCENARIOS) --policy tests/eval/policy.json \
+	  --state-config tests/eval/state.json --provider $(PROVIDER) $(if $(STREAM),--stream) --out $(OUT)
+
+## The seed's 180 campaigns natively and through Envoy in every provider format; rewrites the
+## generated part of docs/evaluation.md and the plots in docs/eval/.
+eval: build
+	@scripts/eval.sh
 
 clean:
 	$(CARGO) clean
