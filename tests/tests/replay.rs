@@ -7,6 +7,7 @@
 //! - a hijack session (benign steps, a fetched page with an injected instruction, the attacker's
 //!   call) is stopped at the injected tool result or at the attacker's call in every format;
 //! - the state service killed midway: the replay fails, says so, and leaves no process behind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -68,6 +68,9 @@ pub fn risk(path: &Path, title: &str, lines: &[RiskLine]) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A bar series: name, colour, the rate it reads.
+type Metric = (&'static str, RGBColor, fn(&GroupMetrics) -> Option<f64>);
+
 /// Writes `rates.svg`: four bars per group (percent).
 pub fn rates(path: &Path, title: &str, summary: &Summary) -> anyhow::Result<()> {
     let mut groups: Vec<(String, &GroupMetrics)> = summary
@@ -77,7 +80,7 @@ pub fn rates(path: &Path, title: &str, summary: &Summary) -> anyhow::Result<()> 
         .map(|(g, m)| (g.clone(), m))
         .collect();
     groups.push(("overall".to_owned(), &summary.overall));
-    let metrics: [(&str, RGBColor, fn(&GroupMetrics) -> Option<f64>); 4] = [
+    let metrics: [Metric; 4] = [
         ("ASR_block", RGBColor(200, 40, 40), |m| m.asr_block),
         ("ASR_exfil", RGBColor(240, 140, 40), |m| m.asr_exfil),
         ("FPR_block", RGBColor(30, 110, 200), |m| m.fpr_block),
