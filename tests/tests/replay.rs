@@ -149,6 +149,7 @@ fn hijack_is_stopped_in_every_format() {
         ("anthropic", false),
         ("anthropic", true),
         ("mcp", false),
+        ("mcp", true),
     ] {
         let dir = scratch_dir("replay-hijack").unwrap();
         run(

@@ -24,18 +24,51 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plot: {e:?}")
 }
 
-/// Writes `risk.svg`.
-pub fn risk(path: &Path, title: &str, lines: &[RiskLine]) -> anyhow::Result<()> {
-    let steps = lines.iter().map(|l| l.risk.len()).max().unwrap_or(1).max(2);
-    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+type Root<'b> = DrawingArea<SVGBackend<'b>, plotters::coord::Shift>;
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white canvas with a title and axes over `x` × `y`.
+fn frame<'a, 'b>(
+    root: &'a Root<'b>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> anyhow::Result<Chart<'a, 'b>> {
     root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
+    ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(1f64..steps as f64, 0f64..1f64)
+        .build_cartesian_2d(x, y)
+        .map_err(err)
+}
+
+/// Draws the legend at `position` and writes the file.
+fn finish<'a, 'b: 'a>(
+    root: &Root<'b>,
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
         .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// Writes `risk.svg`.
+pub fn risk(path: &Path, title: &str, lines: &[RiskLine]) -> anyhow::Result<()> {
+    let steps = lines.iter().map(|l| l.risk.len()).max().unwrap_or(1).max(2);
+    let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
+    let mut chart = frame(&root, title, 1f64..steps as f64, 0f64..1f64)?;
     chart
         .configure_mesh()
         .x_desc("step")
@@ -57,15 +90,7 @@ pub fn risk(path: &Path, title: &str, lines: &[RiskLine]) -> anyhow::Result<()> 
             }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    finish(&root, &mut chart, SeriesLabelPosition::LowerRight)
 }
 
 /// A bar series: name, colour, the rate it reads.
@@ -89,14 +114,7 @@ pub fn rates(path: &Path, title: &str, summary: &Summary) -> anyhow::Result<()> 
     let n = groups.len();
     let names: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
     let root = SVGBackend::new(path, (960, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..100f64)
-        .map_err(err)?;
+    let mut chart = frame(&root, title, -0.5f64..(n as f64 - 0.5), 0f64..100f64)?;
     let label = move |x: &f64| -> String {
         let i = x.round();
         if (x - i).abs() > 0.01 || i < 0.0 {
@@ -130,13 +148,5 @@ pub fn rates(path: &Path, title: &str, summary: &Summary) -> anyhow::Result<()> 
             .label(*name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    finish(&root, &mut chart, SeriesLabelPosition::UpperRight)
 }

@@ -270,6 +270,35 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// Status and the firewall's `x-llmfw-decision` / `x-llmfw-reasons` headers.
+    fn from_headers(status: u16, headers: &reqwest::header::HeaderMap) -> Seen {
+        Seen {
+            status,
+            decision: header(headers, "x-llmfw-decision"),
+            reasons: header(headers, "x-llmfw-reasons")
+                .map(|r| split_reasons(&r))
+                .unwrap_or_default(),
+            ..Seen::default()
+        }
+    }
+
+    /// The stream comment `decision=ACTION reasons=R1; R2` (the decision of a stream, whose
+    /// headers left before it was made).
+    fn comment(&mut self, comment: Option<&str>) {
+        if let Some(c) = comment {
+            let rest = c.strip_prefix("decision=").unwrap_or("");
+            let (decision, reasons) = rest.split_once(" reasons=").unwrap_or((rest, ""));
+            self.decision = Some(decision.to_owned());
+            self.reasons = split_reasons(reasons);
+        }
+    }
+}
+
+fn is_sse(headers: &reqwest::header::HeaderMap) -> bool {
+    header(headers, "content-type").is_some_and(|c| c.contains("event-stream"))
+}
+
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
@@ -320,17 +349,9 @@ pub fn read_llm(
     headers: &reqwest::header::HeaderMap,
     body: &[u8],
 ) -> Seen {
-    let mut seen = Seen {
-        status,
-        decision: header(headers, "x-llmfw-decision"),
-        reasons: header(headers, "x-llmfw-reasons")
-            .map(|r| split_reasons(&r))
-            .unwrap_or_default(),
-        ..Seen::default()
-    };
+    let mut seen = Seen::from_headers(status, headers);
     let text = String::from_utf8_lossy(body);
-    let is_sse = header(headers, "content-type").is_some_and(|c| c.contains("event-stream"));
-    if !is_sse {
+    if !is_sse(headers) {
         let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         if status != 200 {
             seen.firewall_error = firewall_code(&v);
@@ -341,13 +362,7 @@ pub fn read_llm(
         return seen;
     }
     let (events, comment) = sse_events(&text);
-    if let Some(c) = comment {
-        // `decision=ACTION reasons=R1; R2`
-        let rest = c.strip_prefix("decision=").unwrap_or("");
-        let (decision, reasons) = rest.split_once(" reasons=").unwrap_or((rest, ""));
-        seen.decision = Some(decision.to_owned());
-        seen.reasons = split_reasons(reasons);
-    }
+    seen.comment(comment.as_deref());
     for (name, v) in &events {
         if seen.firewall_error.is_none() {
             seen.firewall_error = firewall_code(v);
@@ -433,23 +448,11 @@ fn stream_event(provider: Provider, name: &str, v: &Value, seen: &mut Seen) {
 
 /// Reads an MCP `tools/call` answer (JSON or SSE).
 pub fn read_mcp(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Seen {
-    let mut seen = Seen {
-        status,
-        decision: header(headers, "x-llmfw-decision"),
-        reasons: header(headers, "x-llmfw-reasons")
-            .map(|r| split_reasons(&r))
-            .unwrap_or_default(),
-        ..Seen::default()
-    };
+    let mut seen = Seen::from_headers(status, headers);
     let text = String::from_utf8_lossy(body);
-    let reply = if header(headers, "content-type").is_some_and(|c| c.contains("event-stream")) {
+    let reply = if is_sse(headers) {
         let (events, comment) = sse_events(&text);
-        if let Some(c) = comment {
-            let rest = c.strip_prefix("decision=").unwrap_or("");
-            let (decision, reasons) = rest.split_once(" reasons=").unwrap_or((rest, ""));
-            seen.decision = Some(decision.to_owned());
-            seen.reasons = split_reasons(reasons);
-        }
+        seen.comment(comment.as_deref());
         events
             .into_iter()
             .map(|(_, v)| v)

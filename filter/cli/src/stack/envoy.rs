@@ -109,9 +109,8 @@ fn render(
         .with_context(|| format!("plugin config block of {origin}"))
 }
 
-/// The plugin config JSON written in the one `value: |` block of an Envoy config.
-pub fn inline_plugin_config(yaml: &str) -> anyhow::Result<serde_json::Value> {
-    let lines: Vec<&str> = yaml.lines().collect();
+/// Lines of the one `value: |` block: the key line and the end (exclusive) of its block.
+fn config_block(lines: &[&str]) -> anyhow::Result<(usize, usize)> {
     let starts: Vec<usize> = lines
         .iter()
         .enumerate()
@@ -129,6 +128,13 @@ pub fn inline_plugin_config(yaml: &str) -> anyhow::Result<serde_json::Value> {
     let end = (start + 1..lines.len())
         .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= key_indent)
         .unwrap_or(lines.len());
+    Ok((start, end))
+}
+
+/// The plugin config JSON written in the one `value: |` block of an Envoy config.
+pub fn inline_plugin_config(yaml: &str) -> anyhow::Result<serde_json::Value> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let (start, end) = config_block(&lines)?;
     let block = lines[start + 1..end].join("\n");
     serde_json::from_str(&block).context("the plugin config block is not JSON")
 }
@@ -136,20 +142,7 @@ pub fn inline_plugin_config(yaml: &str) -> anyhow::Result<serde_json::Value> {
 /// Replaces the block scalar after the one `value: |` line with the JSON of `plugin_config`.
 fn replace_config_block(yaml: &str, plugin_config: &serde_json::Value) -> anyhow::Result<String> {
     let lines: Vec<&str> = yaml.lines().collect();
-    let starts: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.trim_end().ends_with(CONFIG_BLOCK))
-        .map(|(i, _)| i)
-        .collect();
-    let [start] = starts[..] else {
-        bail!("envoy/envoy.yaml must contain one `{CONFIG_BLOCK}` plugin config block")
-    };
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let key_indent = indent(lines[start]);
-    let end = (start + 1..lines.len())
-        .find(|&i| !lines[i].trim().is_empty() && indent(lines[i]) <= key_indent)
-        .unwrap_or(lines.len());
+    let (start, end) = config_block(&lines)?;
     // A JSON string literal is a valid YAML flow scalar.
     let value = serde_json::Value::String(plugin_config.to_string()).to_string();
     let head = lines[start].trim_end().trim_end_matches('|').trim_end();
