@@ -97,7 +97,8 @@ pub struct ReplayArgs {
     /// Bearer token for `--admin-url`, read from this file.
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
-    /// Store for the private state service (default: a temporary SQLite file in `OUT/stack/`).
+    /// Store for the private state service (default: `OUT/stack/state.db`, a SQLite file made
+    /// fresh for each run and left for inspection with the logs).
     #[arg(long)]
     pub database_url: Option<String>,
     /// Output directory (results.jsonl, steps.jsonl, summary.json, summary.md, risk.svg,
