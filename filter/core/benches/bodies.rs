@@ -9,8 +9,16 @@ use llmfw_core::flow::{Clock, Exchange, ResponseHeadersAction};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
-/// The plugin config of the benches.
+/// The plugin config of the benches, scan cache off: every iteration scans every text (the
+/// cost of a request whose texts were never seen before).
 pub const CONFIG: &[u8] = br#"{
+  "state_service": {"cluster": "llmfw_state", "timeout_ms": 200, "failure_mode": "closed"},
+  "tools": {"deny": ["delete_*", "*_shell"]},
+  "detect": {"scan_cache_bytes": 0}
+}"#;
+
+/// The same with the default scan cache (4 MiB per VM).
+pub const CONFIG_CACHED: &[u8] = br#"{
   "state_service": {"cluster": "llmfw_state", "timeout_ms": 200, "failure_mode": "closed"},
   "tools": {"deny": ["delete_*", "*_shell"]}
 }"#;
@@ -41,6 +49,13 @@ pub fn chat_4k() -> Vec<u8> {
 
 /// An agent transcript of about 64 KiB with 20 tool calls and their results.
 pub fn transcript_64k() -> Vec<u8> {
+    transcript_turn(u64::MAX)
+}
+
+/// The 64 KiB transcript as turn `turn` of an agent loop resends it: the same system prompt,
+/// user message and first 19 tool calls and results, and a last tool result new to this turn
+/// (`u64::MAX`: the plain transcript). With the scan cache on, only the new result is scanned.
+pub fn transcript_turn(turn: u64) -> Vec<u8> {
     let mut messages = vec![
         json!({"role": "system", "content": prose(2000)}),
         json!({"role": "user", "content": prose(600)}),
@@ -50,9 +65,12 @@ pub fn transcript_64k() -> Vec<u8> {
             "id": format!("call_{i}"), "type": "function",
             "function": {"name": "search_docs", "arguments": json!({"query": format!("incident {i}")}).to_string()}
         }]}));
-        messages.push(
-            json!({"role": "tool", "tool_call_id": format!("call_{i}"), "content": prose(2900)}),
-        );
+        let mut content = prose(2900);
+        if i == 19 && turn != u64::MAX {
+            content.replace_range(..24, &format!("turn {turn:>19}"));
+        }
+        messages
+            .push(json!({"role": "tool", "tool_call_id": format!("call_{i}"), "content": content}));
     }
     json!({"model": "gpt-4o", "messages": messages})
         .to_string()
@@ -153,8 +171,7 @@ pub fn streamed_tool_calls() -> Vec<u8> {
     }
     stream += &chunk(json!({}), json!("tool_calls"));
     stream += "data: [DONE]\n\n";
-    let bytes = stream.into_bytes();
-    bytes
+    stream.into_bytes()
 }
 
 /// The stream filter alone: feed every chunk, assemble the calls, release the held part.

@@ -1,11 +1,13 @@
 //! Criterion benches of the core on the hot paths: a 4 KB chat request, a 64 KB agent transcript
-//! with 20 tool results, and a response proposing tool calls (up to the encoded callout).
+//! with 20 tool results (scan cache off: every text is new), the same transcript resent in an
+//! agent loop with the scan cache on (only the newest tool result is new), and a response
+//! proposing tool calls (up to the encoded callout).
 //! Results go to docs/performance.md (`make bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use llmfw_core::config::Config;
 
 mod bodies;
@@ -26,6 +28,21 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(large.len() as u64));
     g.bench_function("transcript_64k_20_tool_results", |b| {
         b.iter(|| request_path(&config, &large))
+    });
+    // The agent loop with the scan cache: the history was scanned on earlier turns, the last
+    // tool result is new every iteration (built outside the measurement).
+    let cached = Arc::new(Config::from_json(CONFIG_CACHED).unwrap());
+    request_path(&cached, &transcript_turn(0));
+    let mut turn = 0;
+    g.bench_function("transcript_64k_resent_cached", |b| {
+        b.iter_batched(
+            || {
+                turn += 1;
+                transcript_turn(turn)
+            },
+            |body| request_path(&cached, &body),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 

@@ -7,12 +7,14 @@
 //! never carries content: rule, family, severity, provenance and a redacted span.
 
 mod args;
+pub mod cache;
 mod exfil;
 mod rules;
 mod secrets;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -228,6 +230,7 @@ pub struct Detector {
     rules: rules::Rules,
     secrets: secrets::Secrets,
     args: args::ArgRules,
+    cache: cache::ScanCache,
 }
 
 /// Lower-cases, maps typographic quotes to ASCII and collapses whitespace runs (to `\n` when the run
@@ -308,6 +311,7 @@ impl Detector {
             rules: rules::Rules::load()?,
             secrets: secrets::Secrets::compile()?,
             args: args::ArgRules::compile()?,
+            cache: cache::ScanCache::new(config.scan_cache_bytes),
             config,
         })
     }
@@ -315,6 +319,21 @@ impl Detector {
     /// The config this detector was compiled with.
     pub fn config(&self) -> &DetectConfig {
         &self.config
+    }
+
+    /// [`Detector::scan_text`] through the per-VM scan cache ([`cache`]): a text already scanned
+    /// under the same channel (agents resend their history every turn) is not scanned again.
+    pub fn scan_text_cached(&self, text: &str, channel: Channel) -> Arc<[Finding]> {
+        if !self.config.enabled || text.is_empty() {
+            return Arc::from(Vec::new());
+        }
+        self.cache
+            .get_or_scan(channel, text, || self.scan_text(text, channel))
+    }
+
+    /// Counters of the scan cache.
+    pub fn cache_stats(&self) -> cache::CacheStats {
+        self.cache.stats()
     }
 
     /// Scans one text of the given channel: the original and all its variants.
