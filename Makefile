@@ -68,8 +68,9 @@ clean:
 fuzz:
 	@scripts/fuzz.sh
 
-## Benchmarks: the core's criterion benches and the state service's gRPC load on SQLite and
-## PostgreSQL (numbers go into docs/performance.md).
+## Benchmarks: the core's criterion benches, the state service's gRPC load on SQLite and
+## PostgreSQL, and Envoy side by side, bare and with the filter (scripts/bench.sh); numbers go
+## into docs/performance.md.
 bench: build
 	$(CARGO) bench -p llmfw-core --bench exchange -- --warm-up-time 2 --measurement-time 5
 	$(CARGO) build --release -p llmfw-state
@@ -78,3 +79,4 @@ bench: build
 	DB="$$(scripts/ensure-postgres.sh)"; \
 	  psql "$$DB" -qc 'DROP DATABASE IF EXISTS llmfw_bench' -c 'CREATE DATABASE llmfw_bench' && \
 	  target/release/llmfw-state bench --database-url "$${DB%/*}/llmfw_bench" --events 20000 --concurrency 32
+	scripts/bench.sh

@@ -47,6 +47,81 @@ pub struct BenchArgs {
     /// Offered load in events/s (open loop, paced); 0 = as fast as possible (closed loop).
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Before the run, store this many other operators (one session, target, event and budget
+    /// counter each; `seed-op-N`, kept across runs) so the cost per event can be measured as
+    /// stored state grows (10000, 100000, 1000000). In-process service only.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Seeding statements; `$1` = time (ms), `$2` = number of operators. Idempotent.
+const SEED_POSTGRES: [&str; 5] = [
+    "INSERT INTO operators (operator_id, phases_mask, latent_log, first_seen_ms, last_seen_ms) \
+     SELECT 'seed-op-' || g, 1, -1000000000.0, $1, $1 FROM generate_series(1, $2) AS g \
+     ON CONFLICT DO NOTHING",
+    "INSERT INTO sessions (operator_id, session_id, tenant, max_phase, phases_mask, \
+     first_seen_ms, last_seen_ms, event_count) \
+     SELECT 'seed-op-' || g, 'seed-s-' || g, 'seed', 1, 1, $1, $1, 1 \
+     FROM generate_series(1, $2) AS g ON CONFLICT DO NOTHING",
+    "INSERT INTO operator_targets (operator_id, target, max_phase, phases_mask, first_seen_ms, \
+     last_seen_ms) SELECT 'seed-op-' || g, 'host-' || g || '.seed.example', 1, 1, $1, $1 \
+     FROM generate_series(1, $2) AS g ON CONFLICT DO NOTHING",
+    "INSERT INTO events (operator_id, request_id, call_id, event_index, session_id, tenant, \
+     observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, args_digest) \
+     SELECT 'seed-op-' || g, 'seed-r-' || g, 'c', 0, 'seed-s-' || g, 'seed', $1, 'nmap', 1, \
+     '[\"host-' || g || '.seed.example\"]', 'allow', 0.1, '[]', NULL, '' \
+     FROM generate_series(1, $2) AS g ON CONFLICT DO NOTHING",
+    "INSERT INTO budget_counters (operator_id, budget, bucket_ms, n) \
+     SELECT 'seed-op-' || g, 'scans', $1, 1 FROM generate_series(1, $2) AS g \
+     ON CONFLICT DO NOTHING",
+];
+
+/// The same for SQLite (a recursive row source instead of `generate_series`).
+const SEED_SQLITE: [&str; 5] = [
+    "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?2) \
+     INSERT OR IGNORE INTO operators (operator_id, phases_mask, latent_log, first_seen_ms, \
+     last_seen_ms) SELECT 'seed-op-' || g, 1, -1000000000.0, ?1, ?1 FROM s",
+    "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?2) \
+     INSERT OR IGNORE INTO sessions (operator_id, session_id, tenant, max_phase, phases_mask, \
+     first_seen_ms, last_seen_ms, event_count) \
+     SELECT 'seed-op-' || g, 'seed-s-' || g, 'seed', 1, 1, ?1, ?1, 1 FROM s",
+    "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?2) \
+     INSERT OR IGNORE INTO operator_targets (operator_id, target, max_phase, phases_mask, \
+     first_seen_ms, last_seen_ms) SELECT 'seed-op-' || g, 'host-' || g || '.seed.example', \
+     1, 1, ?1, ?1 FROM s",
+    "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?2) \
+     INSERT OR IGNORE INTO events (operator_id, request_id, call_id, event_index, session_id, \
+     tenant, observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, \
+     args_digest) SELECT 'seed-op-' || g, 'seed-r-' || g, 'c', 0, 'seed-s-' || g, 'seed', ?1, \
+     'nmap', 1, '[\"host-' || g || '.seed.example\"]', 'allow', 0.1, '[]', NULL, '' FROM s",
+    "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?2) \
+     INSERT OR IGNORE INTO budget_counters (operator_id, budget, bucket_ms, n) \
+     SELECT 'seed-op-' || g, 'scans', ?1, 1 FROM s",
+];
+
+/// Stores `n` seed operators (see [`BenchArgs::seed`]) in the migrated database at `url`.
+async fn seed(url: &str, n: u64, now_ms: i64) -> anyhow::Result<()> {
+    let n = i64::try_from(n)?;
+    let started = Instant::now();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        for q in SEED_SQLITE {
+            sqlx::query(q).bind(now_ms).bind(n).execute(&pool).await?;
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await?;
+        for q in SEED_POSTGRES {
+            sqlx::query(q).bind(now_ms).bind(n).execute(&pool).await?;
+        }
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        pool.close().await;
+    }
+    eprintln!(
+        "seeded {n} operators in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// What one run measured.
@@ -119,6 +194,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<BenchReport> {
             let store = store::open(&args.database_url)
                 .await
                 .with_context(|| "opening the bench store".to_owned())?;
+            if args.seed > 0 {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+                    .unwrap_or(0);
+                seed(&args.database_url, args.seed, now_ms)
+                    .await
+                    .with_context(|| "seeding the bench store".to_owned())?;
+            }
             let listeners = server::bind("127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?).await?;
             let addr = listeners.grpc.local_addr()?;
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();

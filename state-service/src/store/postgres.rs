@@ -166,41 +166,69 @@ impl Store for PostgresStore {
             let session = eval.subject.session.as_str();
             let now = eval.observed_at_ms;
             let mut snap = Snapshot::default();
-            for target in target_values(eval) {
-                let row = sqlx::query(
-                    "SELECT phases_mask::BIGINT, last_seen_ms FROM operator_targets \
-                     WHERE operator_id = $1 AND target = $2",
+            // One connection (one liveness ping) and five statements for the whole snapshot.
+            let mut conn = self.pool.acquire().await?;
+            let targets = target_values(eval);
+            if !targets.is_empty() {
+                let rows = sqlx::query(
+                    "SELECT target, phases_mask::BIGINT, last_seen_ms FROM operator_targets \
+                     WHERE operator_id = $1 AND target = ANY($2)",
                 )
                 .bind(op)
-                .bind(&target)
-                .fetch_optional(&self.pool)
+                .bind(&targets)
+                .fetch_all(&mut *conn)
                 .await?;
-                if let Some(r) = row {
-                    let mask: i64 = r.try_get(0)?;
+                for r in rows {
+                    let mask: i64 = r.try_get(1)?;
                     snap.targets.insert(
-                        target,
+                        r.try_get(0)?,
                         TargetState {
                             phases: PhaseSet::from_mask(mask),
-                            last_seen_ms: r.try_get(1)?,
+                            last_seen_ms: r.try_get(2)?,
                         },
                     );
                 }
             }
-            let row = sqlx::query(
-                "SELECT phases_mask::BIGINT, latent_log, claims_mask::BIGINT FROM sessions \
-                 WHERE operator_id = $1 AND session_id = $2",
+            let fan_from = now.saturating_sub(
+                i64::try_from(cfg.fanout_window_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+            );
+            let r = sqlx::query(
+                "SELECT s.phases_mask::BIGINT, s.latent_log, s.claims_mask::BIGINT, \
+                 o.phases_mask::BIGINT, o.latent_log, f.n_out, f.n_fan, f.n_adv, p.n \
+                 FROM (SELECT 1) AS one \
+                 LEFT JOIN sessions s ON s.operator_id = $1 AND s.session_id = $2 \
+                 LEFT JOIN operators o ON o.operator_id = $1 \
+                 CROSS JOIN (SELECT COUNT(*) AS n_out, \
+                   COALESCE(SUM(CASE WHEN last_seen_ms >= $3 THEN 1 ELSE 0 END), 0)::BIGINT AS n_fan, \
+                   COALESCE(SUM(CASE WHEN max_phase >= 2 THEN 1 ELSE 0 END), 0)::BIGINT AS n_adv \
+                   FROM operator_targets WHERE operator_id = $1 AND in_scope = 0 AND local = 0) AS f \
+                 CROSS JOIN (SELECT COUNT(*) AS n FROM campaign_edges WHERE operator_id = $1) AS p",
             )
             .bind(op)
             .bind(session)
-            .fetch_optional(&self.pool)
+            .bind(fan_from)
+            .fetch_one(&mut *conn)
             .await?;
-            if let Some(r) = row {
-                let mask: i64 = r.try_get(0)?;
+            let session_mask: Option<i64> = r.try_get(0)?;
+            if let Some(mask) = session_mask {
                 let claims: i64 = r.try_get(2)?;
                 snap.session.phases = PhaseSet::from_mask(mask);
                 snap.session.latent_log = r.try_get(1)?;
                 snap.session.claims = u32::try_from(claims).unwrap_or(0);
             }
+            let operator_mask: Option<i64> = r.try_get(3)?;
+            if let Some(mask) = operator_mask {
+                snap.operator.phases = PhaseSet::from_mask(mask);
+                snap.operator.latent_log = r.try_get(4)?;
+            }
+            let count = |i: usize| -> Result<u32, StoreError> {
+                let v: i64 = r.try_get(i)?;
+                Ok(u32::try_from(v).unwrap_or(u32::MAX))
+            };
+            snap.operator.targets_out_of_scope = count(5)?;
+            snap.operator.fanout = count(6)?;
+            snap.operator.advanced_targets = count(7)?;
+            snap.operator.pivots = count(8)?;
             let rows = sqlx::query(
                 "SELECT observed_at_ms, tool, phase::BIGINT, targets FROM events \
                  WHERE operator_id = $1 AND session_id = $2 \
@@ -209,7 +237,7 @@ impl Store for PostgresStore {
             .bind(op)
             .bind(session)
             .bind(TACTICAL_SIZE as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
             for r in rows.iter().rev() {
                 let targets: String = r.try_get(3)?;
@@ -220,75 +248,55 @@ impl Store for PostgresStore {
                     &targets,
                 )?);
             }
-            let row = sqlx::query(
-                "SELECT phases_mask::BIGINT, latent_log FROM operators WHERE operator_id = $1",
-            )
-            .bind(op)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(r) = row {
-                let mask: i64 = r.try_get(0)?;
-                snap.operator.phases = PhaseSet::from_mask(mask);
-                snap.operator.latent_log = r.try_get(1)?;
-            }
-            for b in &cfg.budgets {
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(SUM(n), 0)::BIGINT FROM budget_counters WHERE operator_id = $1 \
-                     AND budget = $2 AND bucket_ms >= $3 AND bucket_ms <= $4",
-                )
-                .bind(op)
-                .bind(&b.name)
-                .bind(b.window_start_bucket(now))
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
-                snap.operator
-                    .budgets_used
-                    .insert(b.name.clone(), u32::try_from(used).unwrap_or(u32::MAX));
-            }
-            let fan_from = now.saturating_sub(
-                i64::try_from(cfg.fanout_window_s.saturating_mul(1000)).unwrap_or(i64::MAX),
-            );
-            let r = sqlx::query(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen_ms >= $2 THEN 1 ELSE 0 END), 0)::BIGINT, \
-                 COALESCE(SUM(CASE WHEN max_phase >= 2 THEN 1 ELSE 0 END), 0)::BIGINT \
-                 FROM operator_targets WHERE operator_id = $1 AND in_scope = 0 AND local = 0",
-            )
-            .bind(op)
-            .bind(fan_from)
-            .fetch_one(&self.pool)
-            .await?;
-            let count = |i: usize| -> Result<u32, StoreError> {
-                let v: i64 = r.try_get(i)?;
-                Ok(u32::try_from(v).unwrap_or(u32::MAX))
-            };
-            snap.operator.targets_out_of_scope = count(0)?;
-            snap.operator.fanout = count(1)?;
-            snap.operator.advanced_targets = count(2)?;
-            let pivots: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM campaign_edges WHERE operator_id = $1")
-                    .bind(op)
-                    .fetch_one(&self.pool)
-                    .await?;
-            snap.operator.pivots = u32::try_from(pivots).unwrap_or(u32::MAX);
-            let binding = approval_binding(cfg, eval);
-            for digest in digests(eval) {
+            if !cfg.budgets.is_empty() {
+                let names: Vec<&str> = cfg.budgets.iter().map(|b| b.name.as_str()).collect();
+                let starts: Vec<i64> = cfg
+                    .budgets
+                    .iter()
+                    .map(|b| b.window_start_bucket(now))
+                    .collect();
+                // In budget order, so a repeated name ends with its last window (as one query
+                // per budget did).
                 let rows = sqlx::query(
-                    "SELECT id, session_id, tool, expires_at_ms FROM approvals \
-                     WHERE operator_id = $1 AND args_digest = $2 AND status = 'approved' \
-                     AND policy_version = $3 ORDER BY created_at_ms, id",
+                    "SELECT b.name, COALESCE(SUM(c.n), 0)::BIGINT \
+                     FROM unnest($2::TEXT[], $3::BIGINT[]) WITH ORDINALITY AS b(name, start, i) \
+                     LEFT JOIN budget_counters c ON c.operator_id = $1 AND c.budget = b.name \
+                     AND c.bucket_ms >= b.start AND c.bucket_ms <= $4 \
+                     GROUP BY b.i, b.name ORDER BY b.i",
                 )
                 .bind(op)
-                .bind(&digest)
+                .bind(&names)
+                .bind(&starts)
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in rows {
+                    let used: i64 = r.try_get(1)?;
+                    snap.operator
+                        .budgets_used
+                        .insert(r.try_get(0)?, u32::try_from(used).unwrap_or(u32::MAX));
+                }
+            }
+            let digests = digests(eval);
+            if !digests.is_empty() {
+                let binding = approval_binding(cfg, eval);
+                let rows = sqlx::query(
+                    "SELECT id, session_id, tool, expires_at_ms, args_digest FROM approvals \
+                     WHERE operator_id = $1 AND args_digest = ANY($2) AND status = 'approved' \
+                     AND policy_version = $3 \
+                     ORDER BY array_position($2, args_digest), created_at_ms, id",
+                )
+                .bind(op)
+                .bind(&digests)
                 .bind(&binding)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *conn)
                 .await?;
                 for r in rows {
                     snap.grants.push(Grant {
                         id: r.try_get(0)?,
                         session: r.try_get(1)?,
                         tool: r.try_get(2)?,
-                        args_digest: digest.clone(),
+                        args_digest: r.try_get(4)?,
                         policy_version: binding.clone(),
                         expires_at_ms: r.try_get(3)?,
                     });

@@ -8,7 +8,8 @@
 //!   "argument_actions": { "ssrf": "block" },
 //!   "exfil_allow_hosts": ["docs.example.com", "*.example.org"],
 //!   "max_decoded_bytes": 65536,
-//!   "max_decode_depth": 3
+//!   "max_decode_depth": 3,
+//!   "scan_cache_bytes": 4194304
 //! }
 //! ```
 //! Parsed with `deny_unknown_fields`; every error names the field (`detect.actions.secrt`).
@@ -18,7 +19,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
+use crate::detect::cache::DEFAULT_SCAN_CACHE_BYTES;
 use crate::detect::Family;
+
+/// Largest accepted `detect.scan_cache_bytes` (per VM, i.e. per Envoy worker).
+const MAX_SCAN_CACHE_BYTES: usize = 256 * 1024 * 1024;
 use crate::sanitize::{Limits, DEFAULT_MAX_DECODED_BYTES, MAX_DEPTH};
 use crate::verdict::Action;
 
@@ -33,6 +38,7 @@ pub struct RawDetect {
     exfil_allow_hosts: Option<Vec<String>>,
     max_decoded_bytes: Option<u64>,
     max_decode_depth: Option<u8>,
+    scan_cache_bytes: Option<u64>,
 }
 
 /// What to do with a tool result that carries an injection.
@@ -72,6 +78,8 @@ pub struct DetectConfig {
     pub exfil_allow_hosts: Vec<String>,
     /// Decoding limits.
     pub limits: Limits,
+    /// Byte budget of the per-VM scan cache (0 = off); see [`crate::detect::cache`].
+    pub scan_cache_bytes: usize,
 }
 
 /// Default action of a family found in a text (prompt or tool result).
@@ -115,6 +123,7 @@ impl Default for DetectConfig {
                 .collect(),
             exfil_allow_hosts: Vec::new(),
             limits: Limits::default(),
+            scan_cache_bytes: DEFAULT_SCAN_CACHE_BYTES,
         }
     }
 }
@@ -212,6 +221,15 @@ impl RawDetect {
                 ));
             }
             out.limits.max_depth = d;
+        }
+        if let Some(n) = self.scan_cache_bytes {
+            if n > MAX_SCAN_CACHE_BYTES as u64 {
+                return Err(invalid(
+                    "detect.scan_cache_bytes",
+                    format!("must be at most {MAX_SCAN_CACHE_BYTES}"),
+                ));
+            }
+            out.scan_cache_bytes = usize::try_from(n).unwrap_or(DEFAULT_SCAN_CACHE_BYTES);
         }
         Ok(out)
     }

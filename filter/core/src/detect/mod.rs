@@ -7,12 +7,14 @@
 //! never carries content: rule, family, severity, provenance and a redacted span.
 
 mod args;
+pub mod cache;
 mod exfil;
 mod rules;
 mod secrets;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -228,11 +230,50 @@ pub struct Detector {
     rules: rules::Rules,
     secrets: secrets::Secrets,
     args: args::ArgRules,
+    cache: cache::ScanCache,
 }
 
 /// Lower-cases, maps typographic quotes to ASCII and collapses whitespace runs (to `\n` when the run
 /// holds a line break, else to one space).
 pub fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return fold_ascii(text.as_bytes());
+    }
+    fold_chars(text)
+}
+
+/// [`fold`] of ASCII text, byte by byte (the same rules: ASCII whitespace is `\t`, `\n`, `\x0B`,
+/// `\x0C`, `\r` and space, as for [`char::is_whitespace`]).
+fn fold_ascii(text: &[u8]) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    let mut run: Option<u8> = None;
+    for &c in text {
+        if matches!(c, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ') {
+            if c == b'\n' || run.is_none() {
+                run = Some(if c == b'\n' || run == Some(b'\n') {
+                    b'\n'
+                } else {
+                    b' '
+                });
+            }
+            continue;
+        }
+        if let Some(ws) = run.take() {
+            if !out.is_empty() {
+                out.push(ws);
+            }
+        }
+        out.push(if c == b'`' {
+            b'\''
+        } else {
+            c.to_ascii_lowercase()
+        });
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`fold`] character by character.
+fn fold_chars(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     // A whitespace run becomes one space, or one newline when it contains a line break (line
     // structure matters for forged "User:"/"System:" turns).
@@ -256,6 +297,7 @@ pub fn fold(text: &str) -> String {
         match c {
             '\u{2018}' | '\u{2019}' | '\u{02BC}' | '`' => out.push('\''),
             '\u{201C}' | '\u{201D}' | '«' | '»' => out.push('"'),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
             c => out.extend(c.to_lowercase()),
         }
     }
@@ -269,6 +311,7 @@ impl Detector {
             rules: rules::Rules::load()?,
             secrets: secrets::Secrets::compile()?,
             args: args::ArgRules::compile()?,
+            cache: cache::ScanCache::new(config.scan_cache_bytes),
             config,
         })
     }
@@ -276,6 +319,21 @@ impl Detector {
     /// The config this detector was compiled with.
     pub fn config(&self) -> &DetectConfig {
         &self.config
+    }
+
+    /// [`Detector::scan_text`] through the per-VM scan cache ([`cache`]): a text already scanned
+    /// under the same channel (agents resend their history every turn) is not scanned again.
+    pub fn scan_text_cached(&self, text: &str, channel: Channel) -> Arc<[Finding]> {
+        if !self.config.enabled || text.is_empty() {
+            return Arc::from(Vec::new());
+        }
+        self.cache
+            .get_or_scan(channel, text, || self.scan_text(text, channel))
+    }
+
+    /// Counters of the scan cache.
+    pub fn cache_stats(&self) -> cache::CacheStats {
+        self.cache.stats()
     }
 
     /// Scans one text of the given channel: the original and all its variants.
@@ -339,7 +397,10 @@ impl Detector {
         for m in self.rules.scan(&folded, channel) {
             push(m.rule_id, m.family, m.severity, m.offset, m.len);
         }
-        for m in self.secrets.scan(&v.text, v.kind == VariantKind::Original) {
+        for m in self
+            .secrets
+            .scan(&v.text, &folded, v.kind == VariantKind::Original)
+        {
             push(m.rule_id, m.family, m.severity, m.offset, m.len);
         }
         for m in exfil::scan(&v.text, &self.config.exfil_allow_hosts) {

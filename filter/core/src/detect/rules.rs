@@ -5,7 +5,7 @@
 //! that shows enough distinct cues, at least one of them a core cue, is one finding.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
 use super::{fold, Channel, Family, Match, Severity};
@@ -134,6 +134,9 @@ pub struct Rules {
     phrase_rule: Vec<usize>,
     phrase_meta: Vec<Meta>,
     patterns: Vec<(Meta, Regex)>,
+    /// The same patterns in one set: a single pass says which of them match at all, and only
+    /// those run on their own to find where (most texts match none).
+    pattern_set: RegexSet,
     cues: Cues,
 }
 
@@ -177,6 +180,8 @@ impl Rules {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&phrases)
             .map_err(|e| rule_err("rules/phrases.json", e.to_string()))?;
+        let pattern_set = RegexSet::new(raw_patterns.iter().map(|r| r.pattern.as_str()))
+            .map_err(|e| rule_err("rules/patterns.json", e.to_string()))?;
         let mut patterns = Vec::new();
         for r in raw_patterns {
             let _ = &r.note;
@@ -203,6 +208,7 @@ impl Rules {
             phrase_rule,
             phrase_meta,
             patterns,
+            pattern_set,
             cues,
         })
     }
@@ -236,8 +242,9 @@ impl Rules {
                 len: m.end() - m.start(),
             });
         }
-        for (meta, re) in &self.patterns {
-            if !meta.applies(ch) {
+        let candidates = self.pattern_set.matches(folded);
+        for (i, (meta, re)) in self.patterns.iter().enumerate() {
+            if !meta.applies(ch) || !candidates.matched(i) {
                 continue;
             }
             if let Some(m) = re.find(folded) {
@@ -259,18 +266,29 @@ impl Rules {
 
 impl Cues {
     /// One match spanning the cues when at least `min` distinct cues (one of them core) are found.
+    /// Core cues are tried first: without one there is no finding, and the other cues need not run.
     fn scan(&self, folded: &str, ch: Channel) -> Option<Match<'_>> {
         if !self.meta.applies(ch) {
             return None;
         }
         let (mut n, mut core) = (0, false);
         let (mut start, mut end) = (usize::MAX, 0);
-        for (is_core, re) in &self.cues {
-            if let Some(m) = re.find(folded) {
-                n += 1;
-                core |= *is_core;
-                start = start.min(m.start());
-                end = end.max(m.end());
+        let mut remaining = self.cues.len();
+        for want_core in [true, false] {
+            for (is_core, re) in &self.cues {
+                if *is_core != want_core {
+                    continue;
+                }
+                if n + remaining < self.min || (!want_core && !core) {
+                    return None;
+                }
+                remaining -= 1;
+                if let Some(m) = re.find(folded) {
+                    n += 1;
+                    core |= *is_core;
+                    start = start.min(m.start());
+                    end = end.max(m.end());
+                }
             }
         }
         (n >= self.min && core).then(|| Match {

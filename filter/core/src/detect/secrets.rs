@@ -5,6 +5,7 @@
 //! matching is case-sensitive on the raw variants. A key split over several lines (a dangling
 //! `sk-` prefix continued by single-token lines) is reassembled before matching.
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -24,6 +25,12 @@ struct RawSecretRule {
     validator: Option<String>,
     #[serde(default)]
     family: Option<String>,
+    /// Literals of which at least one occurs (ASCII case-insensitively) in every ASCII text the
+    /// pattern can match: a cheap trigger checked before the full regex. Only for ASCII texts
+    /// (under `(?i)`, `k` and `s` also match the Kelvin sign and long s), and looked up in the
+    /// folded text (lower-cased; a single space between two words stays one space).
+    #[serde(default)]
+    requires: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +55,23 @@ struct Rule {
     severity: Severity,
     validator: Validator,
     re: Regex,
+    /// Trigger (from `requires`, lower-cased): on an ASCII text whose folded form holds none of
+    /// these literals the regex cannot match and is skipped.
+    trigger: Option<AhoCorasick>,
 }
+
+/// Rules whose matches count in the compact (separator-stripped) form of a text.
+const COMPACT_RULES: &[&str] = &["secret.live_key", "secret.openai_key"];
 
 /// Compiled secret rules.
 #[derive(Debug, Clone)]
 pub struct Secrets {
     rules: Vec<Rule>,
+    /// Indices into `rules` of [`COMPACT_RULES`], in rule order: only these run on the compact form.
+    compact: Vec<usize>,
+    /// Every rule trigger's literals in one automaton: when none occurs (the usual case), all
+    /// rules with a trigger are skipped after one pass instead of one pass per rule.
+    any_trigger: Option<AhoCorasick>,
 }
 
 /// Shannon entropy in bits per character.
@@ -360,6 +378,24 @@ fn reassemble(text: &str) -> Option<String> {
     (joined.len() >= 20).then_some(joined)
 }
 
+fn trigger(id: &str, requires: &[String]) -> Result<Option<AhoCorasick>, RuleError> {
+    if requires.is_empty() {
+        return Ok(None);
+    }
+    if requires.iter().any(|l| l.is_empty() || !l.is_ascii()) {
+        return Err(rule_err(id, "requires: literals must be non-empty ASCII"));
+    }
+    if requires
+        .iter()
+        .any(|l| l.contains(['`', '\t', '\n', '\r']) || l.contains("  "))
+    {
+        return Err(rule_err(id, "requires: literals must survive folding"));
+    }
+    AhoCorasick::new(requires.iter().map(|l| l.to_ascii_lowercase()))
+        .map(Some)
+        .map_err(|e| rule_err(id, e.to_string()))
+}
+
 impl Secrets {
     /// Loads `rules/secrets.json`.
     pub fn compile() -> Result<Secrets, RuleError> {
@@ -369,6 +405,7 @@ impl Secrets {
             .map_err(|e| rule_err("detect/data/secrets.json", e.to_string()))?;
         raw.extend(more);
         let mut rules = Vec::with_capacity(raw.len());
+        let raw_requires: Vec<Vec<String>> = raw.iter().map(|r| r.requires.clone()).collect();
         for r in raw {
             let validator = match r.validator.as_deref() {
                 None => Validator::None,
@@ -391,16 +428,30 @@ impl Secrets {
                     .ok_or_else(|| rule_err(&r.id, "unknown severity"))?,
                 validator,
                 re: Regex::new(&r.pattern).map_err(|e| rule_err(&r.id, e.to_string()))?,
+                trigger: trigger(&r.id, &r.requires)?,
                 id: r.id,
             });
         }
-        Ok(Secrets { rules })
+        let compact = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| COMPACT_RULES.contains(&r.id.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let all: Vec<String> = raw_requires.concat();
+        let any_trigger = trigger("secrets", &all)?;
+        Ok(Secrets {
+            rules,
+            compact,
+            any_trigger,
+        })
     }
 
-    /// Scans one variant. `original` marks the untouched text (the compact form is built only there).
-    pub fn scan<'a>(&'a self, text: &str, original: bool) -> Vec<Match<'a>> {
+    /// Scans one variant. `original` marks the untouched text (the compact form is built only there);
+    /// `folded` is [`super::fold`] of `text`, where rule triggers are looked up.
+    pub fn scan<'a>(&'a self, text: &str, folded: &str, original: bool) -> Vec<Match<'a>> {
         let mut out = Vec::new();
-        self.scan_one(text, &mut out);
+        self.scan_rules(self.rules.iter(), text, Some(folded), &mut out);
         // Separator-split keys ("s k - l i v e", "sk..live..", "s*k*-"): a compact form of short
         // texts, provider formats only.
         if original && text.len() <= 4096 {
@@ -409,17 +460,12 @@ impl Secrets {
                 .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '\n'))
                 .collect();
             if compact != text {
-                let before = out.len();
-                let mut extra = Vec::new();
-                self.scan_one(&compact, &mut extra);
-                out.extend(extra.into_iter().filter(|m| {
-                    m.rule_id == "secret.live_key" || m.rule_id == "secret.openai_key"
-                }));
-                let _ = before;
+                let rules = self.compact.iter().filter_map(|&i| self.rules.get(i));
+                self.scan_rules(rules, &compact, None, &mut out);
             }
             if let Some(joined) = reassemble(text) {
                 let mut extra = Vec::new();
-                self.scan_one(&joined, &mut extra);
+                self.scan_rules(self.rules.iter(), &joined, None, &mut extra);
                 out.extend(
                     extra
                         .into_iter()
@@ -430,8 +476,27 @@ impl Secrets {
         out
     }
 
-    fn scan_one<'a>(&'a self, text: &str, out: &mut Vec<Match<'a>>) {
-        for r in &self.rules {
+    fn scan_rules<'a>(
+        &'a self,
+        rules: impl Iterator<Item = &'a Rule>,
+        text: &str,
+        folded: Option<&str>,
+        out: &mut Vec<Match<'a>>,
+    ) {
+        // Triggers hold only for ASCII texts; without a folded form every rule runs.
+        let folded = folded.filter(|_| text.is_ascii());
+        let none_triggered = folded
+            .zip(self.any_trigger.as_ref())
+            .is_some_and(|(f, t)| !t.is_match(f));
+        for r in rules {
+            if none_triggered && r.trigger.is_some() {
+                continue;
+            }
+            if let (Some(f), Some(t)) = (folded, &r.trigger) {
+                if !t.is_match(f) {
+                    continue;
+                }
+            }
             match r.validator {
                 Validator::None => {
                     if let Some(m) = r.re.find(text) {
@@ -486,5 +551,100 @@ fn mk(r: &Rule, offset: usize, len: usize) -> Match<'_> {
         severity: r.severity,
         offset,
         len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fold;
+    use super::*;
+
+    /// Texts each rule with a trigger matches (and near misses): the trigger must never skip a
+    /// rule on a text the rule matches.
+    const MATCHING: &[&str] = &[
+        "DB_PASSWORD=Sup3rS3cretValue!",
+        "api_key: 'a8f5f167f44f4964e6c998dee827110c'",
+        "Authorization: Bearer abcdefghijklmnopqrstu123456",
+        "auth_token = \"Zx81kLmQ2pRt7vWy\"",
+        "mot de passe: Tr0ub4dor&3xyz",
+        "senha = Abc123456789",
+        "LOGIN=admin_user_2024",
+        "credentials hunter2hunter2",
+        "REACT_APP_API_TOKEN=abc123def",
+        "# NEXT_PUBLIC_DB_PASSWORD = 'hunter2'",
+        "VITE_SECRET=xyzzy42",
+        "password = \"correct horse\"",
+        "db.Passphrase is 'open sesame'",
+        "MY_PASS=='letmein123'",
+        "secret: \"s3cr3t-value\"",
+        "PWD: hunter22\n",
+        "  Password: Xk9!mQ2#pL\n",
+        "Server=db.example.com;Database=app;User Id=sa;Password=Pa55w0rd!;",
+        "Data Source=x;PWD=hunter2hunter2",
+        "token ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "the weather is fine today",
+    ];
+
+    fn texts() -> Vec<String> {
+        let mut out: Vec<String> = MATCHING.iter().map(|s| (*s).to_owned()).collect();
+        for data in [
+            include_str!("../../testdata/detect/cases.jsonl"),
+            include_str!("data/cases.jsonl"),
+        ] {
+            for line in data.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    if let Some(t) = v.get("text").and_then(|t| t.as_str()) {
+                        out.push(t.to_owned());
+                    }
+                }
+            }
+        }
+        // Upper- and lower-cased forms too: the triggers are case-insensitive.
+        let more: Vec<String> = out
+            .iter()
+            .flat_map(|t| [t.to_ascii_uppercase(), t.to_ascii_lowercase()])
+            .collect();
+        out.extend(more);
+        out
+    }
+
+    #[test]
+    fn triggers_never_skip_a_match() {
+        let s = match Secrets::compile() {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        let with_trigger: Vec<&Rule> = s.rules.iter().filter(|r| r.trigger.is_some()).collect();
+        assert!(with_trigger.len() >= 5);
+        let mut matched = 0;
+        for t in texts().iter().filter(|t| t.is_ascii()) {
+            for r in &with_trigger {
+                if r.re.is_match(t) {
+                    matched += 1;
+                    assert!(
+                        r.trigger.as_ref().is_some_and(|tr| tr.is_match(&fold(t))),
+                        "{} matches {t:?} but its trigger does not",
+                        r.id
+                    );
+                }
+            }
+        }
+        assert!(matched >= 20, "only {matched} matches: examples too weak");
+    }
+
+    #[test]
+    fn triggers_skip_texts_without_their_literals() {
+        let s = match Secrets::compile() {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        let prose = "The quarterly report summarises revenue by region and the migration plan.";
+        for r in s.rules.iter().filter(|r| r.trigger.is_some()) {
+            assert!(
+                !r.trigger.as_ref().is_some_and(|t| t.is_match(&fold(prose))),
+                "{}",
+                r.id
+            );
+        }
     }
 }

@@ -152,3 +152,10 @@ fn actions_are_configurable() {
     );
     assert_eq!(cfg.detect.decide(&f).action, Action::Warn);
 }
+
+proptest::proptest! {
+    #[test]
+    fn ascii_fold_matches_char_fold(text in "[\\x00-\\x7F]{0,200}") {
+        proptest::prop_assert_eq!(fold(&text), fold_chars(&text));
+    }
+}

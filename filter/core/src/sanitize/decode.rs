@@ -139,22 +139,24 @@ pub fn hex(span: &str) -> Option<Vec<u8>> {
 
 /// Finds maximal runs of `alphabet` characters of at least `MIN_SPAN` bytes.
 fn runs(text: &str, in_alpha: impl Fn(u8) -> bool, min: usize) -> Vec<&str> {
-    let b = text.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b.get(i).copied().is_some_and(&in_alpha) {
-            let s = i;
-            while b.get(i).copied().is_some_and(&in_alpha) {
-                i += 1;
-            }
+    let mut start: Option<usize> = None;
+    for (i, &c) in text.as_bytes().iter().enumerate() {
+        if in_alpha(c) {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
             if i - s >= min {
                 if let Some(span) = text.get(s..i) {
                     out.push(span);
                 }
             }
-        } else {
-            i += 1;
+        }
+    }
+    if let Some(s) = start {
+        if text.len() - s >= min {
+            if let Some(span) = text.get(s..) {
+                out.push(span);
+            }
         }
     }
     out
@@ -370,24 +372,71 @@ const COMMON: &[&str] = &[
     "print",
 ];
 
-fn common_words(text: &str) -> usize {
-    text.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| w.len() >= 3 && COMMON.iter().any(|c| w.eq_ignore_ascii_case(c)))
-        .count()
+/// [`COMMON`] under rot13: a word of a text is common after rotation exactly when it is one of these
+/// (rot13 maps ASCII letters to ASCII letters, so word boundaries and lengths do not change).
+const COMMON_ROT13: &[&str] = &[
+    "gur",
+    "naq",
+    "lbh",
+    "gung",
+    "guvf",
+    "jvgu",
+    "lbhe",
+    "vtaber",
+    "vafgehpgvbaf",
+    "frperg",
+    "cnffjbeq",
+    "cerivbhf",
+    "flfgrz",
+    "cebzcg",
+    "xrl",
+    "nyy",
+    "sbe",
+    "ner",
+    "jung",
+    "cevag",
+];
+
+/// ASCII letters, and the words (runs of at least three ASCII letters) that are in [`COMMON`]
+/// as they are and after rot13, in one pass.
+fn letters_and_common_words(text: &str) -> (usize, usize, usize) {
+    let (mut letters, mut plain, mut rotated) = (0, 0, 0);
+    for w in text.as_bytes().split(|c| !c.is_ascii_alphabetic()) {
+        letters += w.len();
+        if w.len() < 3 || w.len() > 12 {
+            continue;
+        }
+        let mut buf = [0u8; 12];
+        let Some(lower) = buf.get_mut(..w.len()) else {
+            continue;
+        };
+        lower.copy_from_slice(w);
+        lower.make_ascii_lowercase();
+        plain += usize::from(COMMON.iter().any(|c| c.as_bytes() == &*lower));
+        rotated += usize::from(COMMON_ROT13.iter().any(|c| c.as_bytes() == &*lower));
+    }
+    (letters, plain, rotated)
 }
 
 /// rot13 is tried only when the text names it, or when rotating reveals clearly more common
 /// English words than the text had.
 pub fn rot13_candidate(text: &str) -> Option<String> {
-    let letters = text.bytes().filter(u8::is_ascii_alphabetic).count();
+    let (letters, plain, rotated) = letters_and_common_words(text);
     if letters < 8 {
         return None;
     }
-    let rotated = rot13(text);
-    let lower = text.to_ascii_lowercase();
-    let named = lower.contains("rot13") || lower.contains("rot-13") || lower.contains("rot 13");
-    let gain = common_words(&rotated) >= 2 + common_words(text) * 2;
-    (named || gain).then_some(rotated)
+    let gain = rotated >= 2 + plain * 2;
+    (gain || names_rot13(text)).then(|| rot13(text))
+}
+
+/// True when the text contains `rot13`, `rot-13` or `rot 13` (ASCII case-insensitive).
+fn names_rot13(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(3).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(b"rot")
+            && (b.get(i + 3..i + 5) == Some(b"13")
+                || matches!(b.get(i + 3..i + 6), Some(b"-13") | Some(b" 13")))
+    })
 }
 
 /// One level of decoding: every decodable span or whole-text decoding of `text`.
@@ -407,4 +456,40 @@ pub fn decode_once(text: &str) -> Vec<(Encoding, String)> {
         out.push((Encoding::Rot13, s));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// [`super::runs`] as first written (index loop).
+    fn runs_reference(text: &str, in_alpha: impl Fn(u8) -> bool, min: usize) -> Vec<&str> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b.get(i).copied().is_some_and(&in_alpha) {
+                let s = i;
+                while b.get(i).copied().is_some_and(&in_alpha) {
+                    i += 1;
+                }
+                if i - s >= min {
+                    if let Some(span) = text.get(s..i) {
+                        out.push(span);
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn runs_match_reference(text in "([A-Za-z0-9+/=]{0,20}|[ .,é\\n]{0,3}){0,20}", min in 1usize..20) {
+            let alpha = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+            prop_assert_eq!(super::runs(&text, alpha, min), runs_reference(&text, alpha, min));
+        }
+    }
 }

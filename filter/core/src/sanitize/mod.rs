@@ -115,6 +115,16 @@ pub fn normalize(text: &str) -> String {
 }
 
 fn normalize_with_span(text: &str) -> (String, Option<(usize, usize)>) {
+    // ASCII is a fixed point: nothing to strip, NFKC leaves it alone and the skeleton only
+    // rewrites words with letters of another script.
+    if text.is_ascii() {
+        return (text.to_owned(), None);
+    }
+    normalize_chars(text)
+}
+
+/// [`normalize_with_span`] without the ASCII shortcut.
+fn normalize_chars(text: &str) -> (String, Option<(usize, usize)>) {
     let mut cur: String = text.chars().filter(|&c| !unicode::is_stripped(c)).collect();
     // NFKC can expose new confusables and the skeleton can enable new compositions; iterate to a
     // fixed point (two rounds suffice in practice, four bound the work).

@@ -85,6 +85,15 @@ pub struct UnicodeScan {
 
 /// Finds smuggling signals in `text` (the original, not a normalised variant).
 pub fn scan(text: &str) -> UnicodeScan {
+    // Every signal is a non-ASCII character: ASCII text has none.
+    if text.is_ascii() {
+        return UnicodeScan::default();
+    }
+    scan_chars(text)
+}
+
+/// [`scan`] without the ASCII shortcut.
+pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
     let mut out = UnicodeScan::default();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let has_rtl = chars.iter().any(|&(_, c)| is_rtl_letter(c));

@@ -1,0 +1,52 @@
+//! A fixed amount of work on the benches' inputs, for instruction-count profiling under load:
+//! `valgrind --tool=callgrind --toggle-collect='*profile_exchange::measured*' \
+//!   target/release/examples/profile_exchange chat_4k 10`
+//! (counts are repeatable where wall-clock time on shared cores is not); two warm-up runs (lazy
+//! DFA caches are built on first use, once per VM) are not counted. Workloads: `chat_4k`,
+//! `transcript_64k`, `transcript_64k_resent_cached`, `response`, `stream`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use llmfw_core::config::Config;
+
+#[path = "../benches/bodies.rs"]
+mod bodies;
+use bodies::*;
+
+#[inline(never)]
+fn measured(work: &dyn Fn(), iterations: usize) {
+    for _ in 0..iterations {
+        work();
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let which = args.next().unwrap_or_else(|| "chat_4k".to_owned());
+    let iterations: usize = args.next().map_or(10, |s| s.parse().unwrap());
+    let config = Arc::new(Config::from_json(CONFIG).unwrap());
+    let cached = Arc::new(Config::from_json(CONFIG_CACHED).unwrap());
+    let turn = std::cell::Cell::new(0u64);
+    let small = chat_4k();
+    let large = transcript_64k();
+    let response = tool_response();
+    let stream = streamed_tool_calls();
+    let chunks: Vec<&[u8]> = stream.chunks(stream.len().div_ceil(40)).collect();
+    let work: Box<dyn Fn()> = match which.as_str() {
+        "chat_4k" => Box::new(|| request_path(&config, &small)),
+        "transcript_64k" => Box::new(|| request_path(&config, &large)),
+        "response" => Box::new(|| response_path(&config, &small, &response)),
+        "stream" => Box::new(|| stream_path(&chunks)),
+        // Building the body is inside the count here (the criterion bench leaves it out).
+        "transcript_64k_resent_cached" => Box::new(|| {
+            turn.set(turn.get() + 1);
+            request_path(&cached, &transcript_turn(turn.get()));
+        }),
+        other => panic!("unknown workload {other}"),
+    };
+    // Warm up outside the measured part: regex caches are built on first use, once per VM.
+    work();
+    work();
+    measured(&*work, iterations);
+}
