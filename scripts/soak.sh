@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Loopback soak: the real stack (Envoy + filter + llmfw-state + demo upstream) under steady mixed
 # traffic. Not part of `make test`. Knobs (environment):
-#   SOAK_SECONDS (600)  SOAK_RPS (40)  SOAK_SAMPLE_SECONDS (10)  SOAK_STORE (sqlite | postgres)
+#   SOAK_SECONDS (600)  SOAK_RPS (40 slots/s; a slot is one request or a 3-request campaign)
+#   SOAK_SAMPLE_SECONDS (10)  SOAK_STORE (sqlite | postgres)
 # Fails on any unexpected reply, RSS growth after warm-up, or stored events != decided tool calls.
 # Output: target/soak/soak.log (RSS samples) and target/soak/summary.json.
 set -euo pipefail
@@ -12,5 +13,5 @@ if [[ "${SOAK_STORE:-sqlite}" == postgres ]]; then
   DATABASE_URL="${DATABASE_URL:-$(scripts/ensure-postgres.sh)}"
   export DATABASE_URL
 fi
-echo "==> soak for ${SOAK_SECONDS} s at ${SOAK_RPS:-40} req/s on ${SOAK_STORE:-sqlite}"
+echo "==> soak for ${SOAK_SECONDS} s at ${SOAK_RPS:-40} slots/s on ${SOAK_STORE:-sqlite}"
 cargo test -p llmfw-tests --test soak -- --ignored --nocapture 2>&1 | tee target/soak/soak.log

@@ -1,6 +1,6 @@
 //! Loopback soak (`make soak`, not part of `make test`): the real stack under steady mixed traffic
-//! for `SOAK_SECONDS` (default 600) at `SOAK_RPS` requests/s (default 40), on SQLite or
-//! (`SOAK_STORE=postgres`) PostgreSQL.
+//! for `SOAK_SECONDS` (default 600) at `SOAK_RPS` slots/s (default 40; a slot is one request, or
+//! the three requests of a campaign), on SQLite or (`SOAK_STORE=postgres`) PostgreSQL.
 //!
 //! Traffic, by request number: benign tool calls (JSON and streamed), text-only chats (no
 //! callout), deny-listed tools (refused statelessly) and three-step campaigns (nmap → exploit →
@@ -45,6 +45,8 @@ struct Counts {
     errors: AtomicU64,
     /// Tool calls the state service decided (each one stored event).
     decided_events: AtomicU64,
+    /// HTTP requests through Envoy (a campaign slot sends three).
+    http: AtomicU64,
 }
 
 fn request(user: &str, stream: bool) -> Value {
@@ -296,6 +298,8 @@ async fn soak() {
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 counts.sent.fetch_add(1, Ordering::Relaxed);
+                let http = if i % 10 == 9 { 3 } else { 1 };
+                counts.http.fetch_add(http, Ordering::Relaxed);
                 match one(&stack, w, i).await {
                     Ok(n) => {
                         counts.decided_events.fetch_add(n, Ordering::Relaxed);
@@ -373,8 +377,9 @@ async fn soak() {
     let summary = json!({
         "seconds": elapsed.round(),
         "store": format!("{store:?}").to_lowercase(),
-        "requests": sent,
-        "rps": (sent as f64 / elapsed * 10.0).round() / 10.0,
+        "slots": sent,
+        "http_requests": counts.http.load(Ordering::Relaxed),
+        "http_rps": (counts.http.load(Ordering::Relaxed) as f64 / elapsed * 10.0).round() / 10.0,
         "unexpected": errors,
         "decided_events": decided,
         "stored_events": stored,
