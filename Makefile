@@ -5,7 +5,7 @@ WASM := target/wasm32-wasip1/wasm/llmfw_filter.wasm
 # Tests start Envoy processes in parallel; two at a time suits the 2-core CI machine.
 TEST_THREADS ?= 2
 
-.PHONY: all tools build wasm run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config
+.PHONY: all tools build wasm run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config soak
 
 all: build
 
@@ -63,6 +63,11 @@ eval: build
 clean:
 	$(CARGO) clean
 	rm -rf .run
+
+## Loopback soak (not in make test): steady mixed traffic through the real stack for SOAK_SECONDS
+## (default 600), RSS sampled, stored events counted: make soak SOAK_SECONDS=120 [SOAK_STORE=postgres]
+soak: build
+	@scripts/soak.sh
 
 ## Fuzz every parser for FUZZ_SECONDS each (default 60): make fuzz FUZZ_SECONDS=300
 fuzz:

@@ -102,9 +102,19 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub database_url: String,
-    /// gRPC listen address (HTTP/2 plaintext).
+    /// gRPC listen address (HTTP/2; plaintext unless --tls-cert/--tls-key are given).
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "LLMFW_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "LLMFW_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates that chain to these CA certificates (PEM): mutual TLS.
+    /// Needs --tls-cert and --tls-key.
+    #[arg(long, env = "LLMFW_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
     /// Admin HTTP listen address (/healthz, /readyz, /metrics; the /v1 admin API with a token).
     #[arg(long, default_value = "127.0.0.1:9090")]
     pub admin_listen: SocketAddr,
@@ -211,6 +221,15 @@ impl ServeArgs {
         Ok(cfg)
     }
 
+    /// The gRPC listener's TLS files; `None`: plaintext.
+    pub fn tls(&self) -> Result<Option<crate::tls::TlsFiles>, crate::tls::TlsError> {
+        crate::tls::TlsFiles::from_flags(
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+            self.tls_client_ca.as_deref(),
+        )
+    }
+
     /// `sqlite` or `postgres`, from the URL scheme.
     pub fn store_kind(&self) -> &'static str {
         if self.database_url.starts_with("sqlite:") {
@@ -275,6 +294,23 @@ mod tests {
         );
         assert!(!a.no_migrate);
         assert!(a.admin_token_file.is_none());
+        assert_eq!(a.tls().unwrap(), None, "TLS is off by default");
+        let a = Cli::try_parse_from([
+            "llmfw-state",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ])
+        .unwrap()
+        .serve_args();
+        assert_eq!(a.tls().unwrap().map(|t| t.mode()), Some("mtls"));
+        let a = Cli::try_parse_from(["llmfw-state", "--tls-key", "k.pem"])
+            .unwrap()
+            .serve_args();
+        assert!(a.tls().is_err());
         let a = Cli::try_parse_from(["llmfw-state", "--retention-hours", "0", "--no-migrate"])
             .unwrap()
             .serve_args();

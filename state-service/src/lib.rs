@@ -9,7 +9,8 @@
 //! Modules: [`engine`] (pure rules), [`eval`] (campaign replay and scoring), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
 //! (tonic service, the one error → status table), [`admin`] (health, readiness, Prometheus
 //! metrics, the token-protected JSON admin API), [`metrics`] (metric names and counters),
-//! [`retention`] (event pruning), [`config`] (CLI), [`server`] (wiring).
+//! [`retention`] (event pruning), [`config`] (CLI), [`tls`] (optional TLS/mTLS on the gRPC port),
+//! [`server`] (wiring).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
@@ -22,3 +23,4 @@ pub mod metrics;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod tls;

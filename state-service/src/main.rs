@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let store = store::open_store(&args.database_url, !args.no_migrate)
         .await
         .with_context(|| format!("opening store {url}"))?;
+    let tls = args.tls()?;
     let listeners = server::bind(args.listen, args.admin_listen).await?;
     tracing::info!(
         grpc = %listeners.grpc.local_addr()?,
@@ -66,12 +67,14 @@ async fn main() -> anyhow::Result<()> {
         admin_api = if admin_token.is_some() { "on" } else { "off (no admin token)" },
         retention_hours = args.retention_hours,
         store = store.kind(),
+        grpc_tls = tls.as_ref().map_or("off", |t| t.mode()),
         "llmfw-state listening"
     );
     let options = server::ServeOptions {
         admin_token,
         retention: args.retention(),
         prune_interval: std::time::Duration::from_secs(args.prune_interval_s),
+        tls,
     };
     server::serve_with(store, config, options, listeners, shutdown_signal()).await
 }

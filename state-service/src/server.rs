@@ -18,7 +18,7 @@ use crate::store::Store;
 
 /// Bound listeners of a running service.
 pub struct Listeners {
-    /// gRPC (HTTP/2 plaintext).
+    /// gRPC (HTTP/2; TLS when [`ServeOptions::tls`] is set).
     pub grpc: TcpListener,
     /// Admin HTTP.
     pub admin: TcpListener,
@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub retention: Option<Duration>,
     /// Time between two prunes (the first one interval after the start).
     pub prune_interval: Duration,
+    /// TLS (or mutual TLS) on the gRPC listener; `None`: plaintext HTTP/2.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for ServeOptions {
@@ -42,6 +44,7 @@ impl Default for ServeOptions {
             admin_token: None,
             retention: None,
             prune_interval: Duration::from_secs(3600),
+            tls: None,
         }
     }
 }
@@ -66,6 +69,9 @@ pub async fn serve_with(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // a bad certificate or key fails here, before anything is served
+    let mut grpc_server =
+        crate::tls::configure(tonic::transport::Server::builder(), options.tls.as_ref())?;
     let metrics = Arc::new(Metrics::default());
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -109,7 +115,7 @@ pub async fn serve_with(
             .await
     });
 
-    tonic::transport::Server::builder()
+    grpc_server
         .add_service(health_service)
         .add_service(reflection)
         .add_service(StateServiceServer::new(service))

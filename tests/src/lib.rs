@@ -5,6 +5,7 @@
 //! Every process is killed when its guard drops; logs go to files under
 //! `target/e2e/<run>/` and are printed only when a test fails.
 
+pub mod faults;
 pub mod paths;
 pub mod pg;
 pub mod stack;

@@ -166,6 +166,8 @@ pub struct Stack {
     pub state_port: u16,
     pub state_admin_port: u16,
     pub database_url: Option<String>,
+    /// Extra flags [`Stack::start_state`] passes to `llmfw-state` (e.g. `--tls-cert …`).
+    pub state_args: Vec<std::ffi::OsString>,
     _db: Option<TestDb>,
     http: reqwest::Client,
 }
@@ -241,6 +243,7 @@ impl Stack {
             state_port,
             state_admin_port,
             database_url,
+            state_args: Vec::new(),
             _db: db,
             http,
         };
@@ -293,6 +296,7 @@ impl Stack {
             .arg(format!("127.0.0.1:{}", self.state_port))
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{}", self.state_admin_port))
+            .args(&self.state_args)
             .env("LLMFW_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info");
         let proc = Proc::spawn("llmfw-state", cmd, &self.dir.join("state.log"))?;
