@@ -203,6 +203,19 @@ async fn no_prompt_or_tool_content_reaches_any_log() {
             .await
             .unwrap(),
     );
+    let body = chat_body(c(35), c(36), false);
+    replies.push(
+        stack
+            .send(
+                "/v1/chat/completions",
+                "op-f",
+                "s-hygiene-control",
+                &[],
+                &body,
+            )
+            .await
+            .unwrap(),
+    );
     // invalid JSON carrying a canary
     replies.push(
         stack
@@ -258,6 +271,12 @@ async fn no_prompt_or_tool_content_reaches_any_log() {
     assert!(
         envoy_log.contains("request ctx="),
         "the filter's debug lines are missing"
+    );
+    // control: the grep sees what Envoy logs at debug (request headers are logged; identity
+    // headers are not content)
+    assert!(
+        envoy_log.contains("s-hygiene-control"),
+        "envoy debug output lacks request headers"
     );
     let mut leaks = Vec::new();
     for (name, text) in logs.iter().filter(|(n, _)| n != "demo-upstream") {
