@@ -738,7 +738,9 @@ async fn post_owned(
 async fn sse_split_at_every_byte_boundary() {
     let mut stack = stack("bad-input-sse").await;
     let text = "plain streamed text \u{fc}n\u{ef}c\u{f6}d\u{e9}";
-    let streams: Vec<(&'static str, &str, Vec<u8>, Vec<u8>, bool)> = vec![
+    // (route, label, request, upstream stream, holds a call to refuse)
+    type Stream = (&'static str, &'static str, Vec<u8>, Vec<u8>, bool);
+    let streams: Vec<Stream> = vec![
         (
             CHAT,
             "chat",
