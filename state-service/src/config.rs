@@ -282,6 +282,15 @@ mod tests {
         assert_eq!(a.database_url, "sqlite://x.db");
         assert_eq!(a.listen.port(), 1);
         assert_eq!(a.admin_listen.to_string(), "127.0.0.1:9090");
+        // both listeners default to loopback: exposing them is an explicit choice
+        assert!(a.admin_listen.ip().is_loopback(), "{}", a.admin_listen);
+        let defaults = Cli::try_parse_from(["llmfw-state"]).unwrap().serve_args();
+        assert!(
+            defaults.admin_listen.ip().is_loopback(),
+            "{}",
+            defaults.admin_listen
+        );
+        assert!(defaults.listen.ip().is_loopback(), "{}", defaults.listen);
         let cli = Cli::try_parse_from(["llmfw-state", "serve", "--admin-listen", "0.0.0.0:9999"])
             .unwrap();
         assert_eq!(cli.serve_args().admin_listen.port(), 9999);

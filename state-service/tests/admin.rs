@@ -190,6 +190,67 @@ async fn every_route_refuses_no_token_and_a_wrong_token(db: Db) {
             );
         }
     }
+    // other ways of presenting (or nearly presenting) the right token are refused too
+    let prefix = &TOKEN[..TOKEN.len() - 1];
+    let near_misses = [
+        format!("Basic {TOKEN}"),
+        TOKEN.to_string(),
+        format!("Bearer {prefix}"),
+        format!("Bearer {TOKEN}x"),
+        format!("Bearer {}", TOKEN.to_uppercase()),
+        "Bearer".to_string(),
+    ];
+    for (method, path) in &routes {
+        for value in &near_misses {
+            let url = format!("http://{}{path}", srv.server.admin);
+            let req = if method == "post" {
+                srv.http.post(url)
+            } else {
+                srv.http.get(url)
+            };
+            let resp = req.header("authorization", value).send().await.unwrap();
+            assert_eq!(
+                resp.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {value:?}"
+            );
+            assert!(
+                resp.headers().contains_key("www-authenticate"),
+                "{method} {path}"
+            );
+        }
+        // the token in the query string is not a credential
+        let url = format!(
+            "http://{}{path}?token={TOKEN}&access_token={TOKEN}",
+            srv.server.admin
+        );
+        let req = if method == "post" {
+            srv.http.post(url)
+        } else {
+            srv.http.get(url)
+        };
+        assert_eq!(
+            req.send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}?token"
+        );
+        // and with the right token every route answers (not 401: 200, or 404 for the unknown `x`)
+        let resp = srv.raw(method, path, None, Some(TOKEN)).await;
+        assert_ne!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with the token"
+        );
+        assert!(
+            !resp.headers().contains_key("www-authenticate"),
+            "{method} {path}"
+        );
+        assert!(
+            resp.status().as_u16() < 500,
+            "{method} {path}: {}",
+            resp.status()
+        );
+    }
     // open endpoints stay open
     for path in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(

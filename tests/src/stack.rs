@@ -168,6 +168,8 @@ pub struct Stack {
     pub database_url: Option<String>,
     /// Extra flags [`Stack::start_state`] passes to `llmfw-state` (e.g. `--tls-cert …`).
     pub state_args: Vec<std::ffi::OsString>,
+    /// `RUST_LOG` of the state service (`info` unless started by [`Stack::start_at_log_level`]).
+    state_log_level: String,
     _db: Option<TestDb>,
     http: reqwest::Client,
 }
@@ -182,6 +184,20 @@ impl Stack {
     pub async fn start_with_envoy_config(
         opts: StackOptions,
         envoy_yaml: &std::path::Path,
+    ) -> anyhow::Result<Stack> {
+        Stack::start_inner(opts, envoy_yaml, "info").await
+    }
+
+    /// Like [`Stack::start`] with Envoy at log level `level` (e.g. `debug`) and the state service
+    /// at `RUST_LOG=level` (the log-hygiene test reads everything they print).
+    pub async fn start_at_log_level(opts: StackOptions, level: &str) -> anyhow::Result<Stack> {
+        Stack::start_inner(opts, &repo_root().join("envoy/envoy.yaml"), level).await
+    }
+
+    async fn start_inner(
+        opts: StackOptions,
+        envoy_yaml: &std::path::Path,
+        level: &str,
     ) -> anyhow::Result<Stack> {
         let dir = scratch_dir(&opts.label)?;
         let wasm = wasm_module();
@@ -230,7 +246,11 @@ impl Stack {
             &config_path,
             bootstrap_from(envoy_yaml, &layout, &opts.plugin_config)?,
         )?;
-        let envoy = Proc::spawn("envoy", envoy_command(&config_path), &dir.join("envoy.log"))?;
+        let envoy = Proc::spawn(
+            "envoy",
+            llmfw::stack::envoy::command_at_level(&envoy_bin(), &config_path, level),
+            &dir.join("envoy.log"),
+        )?;
 
         let mut stack = Stack {
             dir,
@@ -244,6 +264,7 @@ impl Stack {
             state_admin_port,
             database_url,
             state_args: Vec::new(),
+            state_log_level: level.to_owned(),
             _db: db,
             http,
         };
@@ -298,7 +319,7 @@ impl Stack {
             .arg(format!("127.0.0.1:{}", self.state_admin_port))
             .args(&self.state_args)
             .env("LLMFW_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", &self.state_log_level);
         let proc = Proc::spawn("llmfw-state", cmd, &self.dir.join("state.log"))?;
         self.state = Some(proc);
         let client = self.http.clone();
@@ -482,6 +503,44 @@ impl Stack {
             headers,
             bytes,
         })
+    }
+
+    /// POSTs raw `body` bytes to `path` through Envoy with exactly the headers given (nothing
+    /// added, not even `content-type`); the raw reply, streams read to the end.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<RawReply> {
+        let mut req = self
+            .http
+            .post(format!("http://127.0.0.1:{}{path}", self.listen_port));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .context("request through envoy")?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?.to_vec();
+        Ok(RawReply {
+            status,
+            headers,
+            bytes,
+        })
+    }
+
+    /// Every log file this stack's processes wrote: (process name, text).
+    pub fn log_files(&self) -> Vec<(String, String)> {
+        [Some(&self.envoy), Some(&self.upstream), self.state.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| (p.name.clone(), p.log_text()))
+            .collect()
     }
 
     /// The demo upstream's `/stats` (per-endpoint counters).

@@ -28,6 +28,12 @@ pub const REASON_UNAVAILABLE_OPEN: &str = "state service unavailable (failure_mo
 pub const REASON_UNPARSABLE: &str = "unparsable tool arguments";
 /// Error code of a request refused for its content.
 pub const CODE_PROMPT_BLOCKED: &str = "llmfw_prompt_blocked";
+/// Error code of a request whose body is compressed (`content-encoding` other than identity):
+/// the firewall would judge bytes the upstream reads differently, so it refuses them (415).
+pub const CODE_UNSUPPORTED_ENCODING: &str = "llmfw_unsupported_encoding";
+/// Error code of a request body with a repeated object key: parsers disagree on which value
+/// wins, so the firewall and the upstream could read different requests (400).
+pub const CODE_AMBIGUOUS_JSON: &str = "llmfw_ambiguous_json";
 
 /// What the calls of a pending callout live in.
 enum Holder {
@@ -76,6 +82,8 @@ pub struct Exchange {
     request_id: Option<String>,
     /// Simulated event time from the replay-clock header (only with `replay_clock: true`).
     replay_now_ms: Option<i64>,
+    /// The request's `content-encoding` when it is not identity (the body is refused).
+    request_encoding: Option<String>,
     view: RequestView,
     inspect_response: bool,
     pending: Option<Pending>,
@@ -108,6 +116,7 @@ impl Exchange {
             headers: HeaderIdentity::default(),
             request_id: None,
             replay_now_ms: None,
+            request_encoding: None,
             view: RequestView::default(),
             inspect_response: false,
             pending: None,
@@ -141,6 +150,10 @@ impl Exchange {
         self.request_id = header(headers, "x-request-id")
             .map(|s| enforce::header_safe(s.trim(), 128))
             .filter(|s| !s.is_empty());
+        self.request_encoding = header(headers, "content-encoding")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty() && v != "identity")
+            .map(|v| enforce::header_safe(&v, 64));
         self.replay_now_ms = if self.config.replay_clock {
             header(headers, crate::config::REPLAY_CLOCK_HEADER).and_then(|v| v.trim().parse().ok())
         } else {
@@ -196,6 +209,16 @@ impl Exchange {
 
     /// Request body callback: `size` is the buffered size so far.
     pub fn request_body_progress(&self, size: usize, end_of_stream: bool) -> BodyProgress {
+        if let (Some(route), Some(encoding)) = (&self.route, &self.request_encoding) {
+            let msg = format!(
+                "llmfw: request bodies with content-encoding `{encoding}` cannot be inspected; send them uncompressed"
+            );
+            return BodyProgress::Reject(LocalReply {
+                status: 415,
+                body: route.format.error_body(&msg, CODE_UNSUPPORTED_ENCODING),
+                code: CODE_UNSUPPORTED_ENCODING,
+            });
+        }
         self.progress(self.route.is_some(), size, end_of_stream, "request body")
     }
 
@@ -217,6 +240,17 @@ impl Exchange {
                 })
             }
         };
+        // from_slice accepted it, so it is UTF-8
+        if tools::dupkeys::has_duplicate_keys(std::str::from_utf8(body).unwrap_or_default()) {
+            return RequestDecision::Reply(LocalReply {
+                status: 400,
+                body: format.error_body(
+                    "llmfw: the request body repeats an object key; send each key once",
+                    CODE_AMBIGUOUS_JSON,
+                ),
+                code: CODE_AMBIGUOUS_JSON,
+            });
+        }
         self.view = format.request_view(&value);
         let texts = std::mem::take(&mut self.view.texts);
         let scan = scan_texts(&self.config, &texts, None);
@@ -280,10 +314,9 @@ impl Exchange {
         let ct = header(headers, "content-type")
             .unwrap_or("")
             .to_ascii_lowercase();
+        // Every other 200 answer is buffered and inspected whatever its content type says: an
+        // agent may parse a `text/plain` body as JSON, and a mislabelled stream as a stream.
         let sse = ct.starts_with("text/event-stream");
-        if !ct.contains("json") && !sse {
-            return ResponseHeadersAction::Pass;
-        }
         let encoding = header(headers, "content-encoding")
             .unwrap_or("identity")
             .trim()
@@ -324,9 +357,8 @@ impl Exchange {
             let out = texts::mcp_response(&self.config, self.mcp_sse, body);
             return ResponseDecision::Final(self.with_carried(out));
         }
-        // Not JSON: the agent cannot read tool calls out of it either; pass it on.
         let Ok(value) = wire::parse_json(body) else {
-            return ResponseDecision::Final(self.with_carried(Outcome::allow()));
+            return self.buffered_stream(route.format, body, clock);
         };
         let calls = route.format.proposed_calls(&value);
         if calls.is_empty() {
@@ -335,6 +367,27 @@ impl Exchange {
         match self.judge(Holder::Body(value), calls, clock) {
             Ok(callout) => ResponseDecision::Callout(callout),
             Err(outcome) => ResponseDecision::Final(outcome),
+        }
+    }
+
+    /// A buffered answer that is not JSON: read as an SSE stream (an upstream may send one under
+    /// another content type, and an agent that asked for a stream parses it as one); its calls
+    /// are judged like a stream's. Neither JSON nor a stream with calls: it passes.
+    fn buffered_stream(&mut self, format: Format, body: &[u8], clock: Clock) -> ResponseDecision {
+        let mut stream = StreamFilter::new(format, self.config.max_body_bytes);
+        let calls = match stream.feed(body) {
+            Ok(pass) => (stream.finish(), pass),
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        match calls {
+            (calls, _) if calls.is_empty() => {
+                ResponseDecision::Final(self.with_carried(Outcome::allow()))
+            }
+            (calls, pass) => match self.judge(Holder::Stream(pass, Box::new(stream)), calls, clock)
+            {
+                Ok(callout) => ResponseDecision::Callout(callout),
+                Err(outcome) => ResponseDecision::Final(outcome),
+            },
         }
     }
 
@@ -614,3 +667,7 @@ fn with_comment(out: &Outcome, body: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 #[path = "flow_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "flow/bad_input_tests.rs"]
+mod bad_input_tests;

@@ -155,13 +155,18 @@ fn replace_config_block(yaml: &str, plugin_config: &serde_json::Value) -> anyhow
 /// `envoy -c CONFIG` with the flags every private instance needs (one worker, no hot restart,
 /// info logs with a compact prefix).
 pub fn command(envoy: &Path, config: &Path) -> Command {
+    command_at_level(envoy, config, "info")
+}
+
+/// Like [`command`] with another log level (`trace`, `debug`, `info`, `warn`, ...).
+pub fn command_at_level(envoy: &Path, config: &Path, level: &str) -> Command {
     let mut cmd = Command::new(envoy);
     cmd.arg("-c").arg(config).args([
         "--concurrency",
         "1",
         "--disable-hot-restart",
         "-l",
-        "info",
+        level,
         "--log-format",
         "[%Y-%m-%d %T.%e][%l][%n] %v",
     ]);

@@ -8,6 +8,7 @@
 //! | `POST /mcp` | MCP Streamable HTTP: JSON-RPC 2.0, one message or a batch | header `x-demo-sse: 1` → one `event: message` per response |
 //! | `GET /stats` | counters: `completions`, `responses`, `messages`, `mcp_calls`, `mcp_calls_by_tool` | |
 //! | `GET /healthz` | `ok` | |
+//! | any route with `x-demo-raw-body` | the bytes given (test-only raw mode, below) | writes split where asked |
 //!
 //! Script convention, the same for the three LLM endpoints:
 //! - when the last message of the conversation is a tool result (chat `role: tool`, Responses
@@ -26,6 +27,14 @@
 //! calls and their results) and still get the step's next call; on MCP `tools/call`, a header
 //! `x-demo-result` (a JSON string) is the tool's text output. Non-ASCII characters arrive as JSON
 //! `\uXXXX` escapes, since header values are ASCII.
+//!
+//! Raw mode (tests of malformed upstream answers): a request header `x-demo-raw-body` holding the
+//! hex of a body makes any route answer 200 with exactly those bytes, written in pieces split at
+//! the byte offsets of `x-demo-raw-splits` (comma-separated), with `content-type` from
+//! `x-demo-raw-type` (default `text/event-stream`) and `content-encoding` from
+//! `x-demo-raw-encoding` when given; `x-demo-raw-pad: N` replaces the first `@@PAD@@` in the
+//! body with N bytes `p` (bodies larger than a request header can hold), and
+//! `x-demo-raw-pause-ms` sets the pause between writes. The request body is not read.
 //!
 //! MCP: `initialize` (answers with an `mcp-session-id: demo-<n>` header), `ping`, `tools/list`
 //! (`read_file`, `http_get`, `run_shell`) and `tools/call`, whose text output is
@@ -117,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/stats", get(stats))
+        .layer(axum::middleware::from_fn(raw_mode))
         .with_state(counters);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "demo upstream listening");
@@ -141,6 +151,60 @@ async fn stats(State(c): Shared) -> Json<Value> {
         "mcp_calls": c.mcp_calls.load(Ordering::Relaxed),
         "mcp_calls_by_tool": by_tool,
     }))
+}
+
+/// Test-only raw mode: answers with the hex-encoded `x-demo-raw-body`, written in pieces.
+async fn raw_mode(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(mut body) = text("x-demo-raw-body").and_then(|h| hex::decode(h.trim()).ok()) else {
+        return next.run(req).await;
+    };
+    let pad: usize = text("x-demo-raw-pad")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    const MARK: &[u8] = b"@@PAD@@";
+    if let Some(at) = body.windows(MARK.len()).position(|w| w == MARK) {
+        body.splice(at..at + MARK.len(), std::iter::repeat_n(b'p', pad));
+    }
+    let mut splits: Vec<usize> = text("x-demo-raw-splits")
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|&at| at > 0 && at < body.len())
+        .collect();
+    splits.sort_unstable();
+    splits.dedup();
+    let mut writes = Vec::new();
+    let mut start = 0;
+    for at in splits.into_iter().chain(std::iter::once(body.len())) {
+        writes.push(Bytes::copy_from_slice(&body[start..at]));
+        start = at;
+    }
+    let content_type = text("x-demo-raw-type")
+        .unwrap_or("text/event-stream")
+        .to_owned();
+    let encoding = text("x-demo-raw-encoding").map(str::to_owned);
+    let pause = text("x-demo-raw-pause-ms")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| WRITE_PAUSE_MS.load(Ordering::Relaxed));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
+    tokio::spawn(async move {
+        for w in writes {
+            if tx.send(Ok(w)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    });
+    let mut resp = Body::from_stream(ReceiverStream::new(rx)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(v) = encoding.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        resp.headers_mut().insert(header::CONTENT_ENCODING, v);
+    }
+    resp
 }
 
 // ---------------------------------------------------------------------------------------------
