@@ -149,6 +149,13 @@ fn chat_completion_raw_args(name: &str, arguments: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `body` (a JSON object) with one more member `"padding": PAD` at its end.
+fn padded(body: Vec<u8>, pad: &str) -> Vec<u8> {
+    let mut text = String::from_utf8(body).unwrap();
+    text.pop();
+    format!("{text},\"padding\":{pad}}}").into_bytes()
+}
+
 /// An OpenAI chat SSE stream proposing `name(arguments)`, the arguments split in two deltas.
 fn chat_sse(name: &str, arguments: &str, eol: &str, done: bool) -> Vec<u8> {
     let chunk = |delta: Value, finish: Value| {
@@ -376,6 +383,11 @@ fn cases() -> Vec<Case> {
         case("anthropic: br SSE response", MESSAGES, messages("x"), Error(502, "llmfw_uninspectable_response"))
             .upstream("text/event-stream", &anthropic_sse("delete_repository", "{}"), &[])
             .header("x-demo-raw-encoding", "br"),
+        // answers the filter's JSON parser cannot read (a client's parser may): fail closed
+        case("chat: tool call in an answer nested 300 deep", CHAT, chat("x"), Error(502, "llmfw_uninspectable_response"))
+            .upstream("application/json", &padded(chat_completion_raw_args("delete_repository", "{}"), &nested(300)), &[]),
+        case("chat: truncated JSON answer", CHAT, chat("x"), Error(502, "llmfw_uninspectable_response"))
+            .upstream("application/json", &chat_completion_raw_args("delete_repository", "{}")[..120], &[]),
         // content types
         case("chat: text/plain request is still inspected", CHAT, chat(&delete), Block).header("content-type", "text/plain"),
         case("chat: no content-type is still inspected", CHAT, chat(&delete), Block).without("content-type"),

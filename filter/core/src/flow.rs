@@ -34,6 +34,9 @@ pub const CODE_UNSUPPORTED_ENCODING: &str = "llmfw_unsupported_encoding";
 /// Error code of a request body with a repeated object key: parsers disagree on which value
 /// wins, so the firewall and the upstream could read different requests (400).
 pub const CODE_AMBIGUOUS_JSON: &str = "llmfw_ambiguous_json";
+/// Error code of a 502 for an upstream answer the filter cannot inspect (compressed, or JSON it
+/// cannot parse).
+pub const CODE_UNINSPECTABLE: &str = "llmfw_uninspectable_response";
 
 /// What the calls of a pending callout live in.
 enum Holder {
@@ -322,14 +325,7 @@ impl Exchange {
             .trim()
             .to_ascii_lowercase();
         if encoding != "identity" && !encoding.is_empty() {
-            return ResponseHeadersAction::Reject(LocalReply {
-                status: 502,
-                body: route.format.error_body(
-                    "llmfw: the upstream response is compressed and cannot be inspected",
-                    "llmfw_uninspectable_response",
-                ),
-                code: "llmfw_uninspectable_response",
-            });
+            return ResponseHeadersAction::Reject(uninspectable(route.format, "is compressed"));
         }
         if sse && route.format != Format::Mcp {
             self.stream = Some(StreamFilter::new(route.format, self.config.max_body_bytes));
@@ -354,11 +350,32 @@ impl Exchange {
             return ResponseDecision::Final(self.with_carried(Outcome::allow()));
         };
         if route.format == Format::Mcp {
+            let unreadable = !self.mcp_sse
+                && looks_like_json(body)
+                && matches!(
+                    wire::parse_body(Format::Mcp, body),
+                    Err(wire::WireError::InvalidJson(_))
+                );
+            if unreadable {
+                return ResponseDecision::Reject(uninspectable(
+                    route.format,
+                    "is JSON the firewall cannot parse (invalid, or nested too deep)",
+                ));
+            }
             let out = texts::mcp_response(&self.config, self.mcp_sse, body);
             return ResponseDecision::Final(self.with_carried(out));
         }
-        let Ok(value) = wire::parse_json(body) else {
-            return self.buffered_stream(route.format, body, clock);
+        let value = match wire::parse_json(body) {
+            Ok(v) => v,
+            // JSON serde cannot read (invalid, or nested past its depth limit) may still be read
+            // by a client's parser, tool calls and all: fail closed.
+            Err(wire::WireError::InvalidJson(_)) if looks_like_json(body) => {
+                return ResponseDecision::Reject(uninspectable(
+                    route.format,
+                    "is JSON the firewall cannot parse (invalid, or nested too deep)",
+                ));
+            }
+            Err(_) => return self.buffered_stream(route.format, body, clock),
         };
         let calls = route.format.proposed_calls(&value);
         if calls.is_empty() {
@@ -646,6 +663,25 @@ impl Exchange {
 
 /// A stream cannot change its headers any more: a non-allow decision is put in front of the last
 /// chunk as an SSE comment (`: llmfw decision=warn reasons=…`), which every SSE client ignores.
+/// The 502 for an upstream answer the filter cannot inspect (`what` it is).
+fn uninspectable(format: Format, what: &str) -> LocalReply {
+    LocalReply {
+        status: 502,
+        body: format.error_body(
+            &format!("llmfw: the upstream response {what} and cannot be inspected"),
+            CODE_UNINSPECTABLE,
+        ),
+        code: CODE_UNINSPECTABLE,
+    }
+}
+
+/// True when the first non-blank byte opens a JSON object or array.
+fn looks_like_json(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{' || *b == b'[')
+}
+
 fn with_comment(out: &Outcome, body: Vec<u8>) -> Vec<u8> {
     if out.action == Action::Allow {
         return body;

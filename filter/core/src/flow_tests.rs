@@ -507,7 +507,7 @@ fn allow_response(ex: &mut Exchange) -> Outcome {
     let body = json!({"choices":[{"index":0,"message":{"role":"assistant","content":"It is sunny."},"finish_reason":"stop"}]});
     match ex.on_response_body(body.to_string().as_bytes(), CLOCK) {
         ResponseDecision::Final(out) => out,
-        ResponseDecision::Callout(_) => panic!("no callout expected"),
+        other => panic!("expected a final decision, got {other:?}"),
     }
 }
 

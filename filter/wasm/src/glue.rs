@@ -555,6 +555,10 @@ impl HttpContext for Http {
                         Action::Continue
                     }
                     ResponseDecision::Callout(callout) => self.start_callout(&callout, false),
+                    ResponseDecision::Reject(reply) => {
+                        self.metrics.inc(metrics::DECISION_BLOCK);
+                        self.local_reply(&reply, "response_body")
+                    }
                 }
             }
         }

@@ -77,6 +77,9 @@ pub struct Callout {
 pub enum ResponseDecision {
     /// Decided without the state service.
     Final(Outcome),
+    /// Answer with this error instead of the upstream's body, which the filter cannot inspect
+    /// (a client's parser might still read tool calls from it).
+    Reject(LocalReply),
     /// Ask the state service, then call [`Exchange::on_callout_reply`].
     Callout(Callout),
 }
