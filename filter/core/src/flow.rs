@@ -162,6 +162,11 @@ impl Exchange {
         } else {
             None
         };
+        let declared = header(headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let cap = u64::try_from(self.config.max_body_bytes).unwrap_or(u64::MAX);
+        if declared.is_some_and(|n| n > cap) {
+            return RequestHeadersAction::Reject(self.too_large("request body"));
+        }
         RequestHeadersAction::Inspect {
             remove: vec!["accept-encoding", "content-length"],
         }
@@ -350,30 +355,23 @@ impl Exchange {
             return ResponseDecision::Final(self.with_carried(Outcome::allow()));
         };
         if route.format == Format::Mcp {
-            let unreadable = !self.mcp_sse
-                && looks_like_json(body)
-                && matches!(
-                    wire::parse_body(Format::Mcp, body),
-                    Err(wire::WireError::InvalidJson(_))
-                );
-            if unreadable {
-                return ResponseDecision::Reject(uninspectable(
-                    route.format,
-                    "is JSON the firewall cannot parse (invalid, or nested too deep)",
-                ));
-            }
-            let out = texts::mcp_response(&self.config, self.mcp_sse, body);
+            let out = if self.mcp_sse {
+                texts::mcp_sse_response(&self.config, body)
+            } else {
+                match wire::parse_body(Format::Mcp, body) {
+                    Ok(v) => texts::mcp_json_response(&self.config, v),
+                    Err(wire::WireError::InvalidJson(_)) if looks_like_json(body) => {
+                        return ResponseDecision::Reject(unreadable_json(route.format));
+                    }
+                    Err(_) => Outcome::allow(),
+                }
+            };
             return ResponseDecision::Final(self.with_carried(out));
         }
         let value = match wire::parse_json(body) {
             Ok(v) => v,
-            // JSON serde cannot read (invalid, or nested past its depth limit) may still be read
-            // by a client's parser, tool calls and all: fail closed.
             Err(wire::WireError::InvalidJson(_)) if looks_like_json(body) => {
-                return ResponseDecision::Reject(uninspectable(
-                    route.format,
-                    "is JSON the firewall cannot parse (invalid, or nested too deep)",
-                ));
+                return ResponseDecision::Reject(unreadable_json(route.format));
             }
             Err(_) => return self.buffered_stream(route.format, body, clock),
         };
@@ -673,6 +671,15 @@ fn uninspectable(format: Format, what: &str) -> LocalReply {
         ),
         code: CODE_UNINSPECTABLE,
     }
+}
+
+/// JSON serde cannot read (invalid, or nested past its depth limit) may still be read by a
+/// client's parser, tool calls and all: the answer is refused (fail closed).
+fn unreadable_json(format: Format) -> LocalReply {
+    uninspectable(
+        format,
+        "is JSON the firewall cannot parse (invalid, or nested too deep)",
+    )
 }
 
 /// True when the first non-blank byte opens a JSON object or array.

@@ -3,18 +3,18 @@ use serde_json::json;
 
 const TWO_CALLS: &str = include_str!("../testdata/response_two_calls.json");
 
-fn cfg(json: &str) -> Arc<Config> {
+pub(super) fn cfg(json: &str) -> Arc<Config> {
     Arc::new(Config::from_json(json.as_bytes()).unwrap())
 }
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
 
-const CLOCK: Clock = Clock {
+pub(super) const CLOCK: Clock = Clock {
     now_ms: 1_700_000_000_000,
     context_id: 7,
 };

@@ -401,7 +401,14 @@ impl HttpContext for Http {
         let Some(headers) = read_headers(MapType::HttpRequestHeaders) else {
             return Action::Continue;
         };
-        if let RequestHeadersAction::Inspect { remove } = self.exchange.on_request_headers(&headers)
+        let remove = match self.exchange.on_request_headers(&headers) {
+            RequestHeadersAction::Pass => return Action::Continue,
+            RequestHeadersAction::Reject(reply) => {
+                self.metrics.inc(metrics::REQUEST_INVALID);
+                return self.local_reply(&reply, "request_headers");
+            }
+            RequestHeadersAction::Inspect { remove } => remove,
+        };
         {
             for name in remove {
                 let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);

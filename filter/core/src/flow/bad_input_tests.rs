@@ -1,24 +1,9 @@
 //! Bad input through the exchange state machine (issue 8): each case found by the e2e
 //! bad-input table (`tests/tests/bad_input.rs`) that needed a fix, as a unit test.
 
+use super::tests::{cfg, h, CLOCK};
 use super::*;
 use serde_json::json;
-
-fn cfg(json: &str) -> Arc<Config> {
-    Arc::new(Config::from_json(json.as_bytes()).unwrap())
-}
-
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-const CLOCK: Clock = Clock {
-    now_ms: 1_700_000_000_000,
-    context_id: 7,
-};
 
 const CONFIG: &str = r#"{"routes":[{"path_prefix":"/v1/chat/completions","format":"openai_chat"},{"path_prefix":"/mcp","format":"mcp"}],"tools":{"deny":["delete_*"]}}"#;
 
@@ -199,4 +184,28 @@ fn a_response_nested_past_the_parsers_depth_is_refused_not_passed() {
         ex.on_response_body(b"just text", CLOCK),
         ResponseDecision::Final(_)
     ));
+}
+
+#[test]
+fn a_declared_body_past_the_cap_is_refused_before_it_arrives() {
+    let mut ex = Exchange::new(cfg(r#"{"max_body_bytes":1024}"#));
+    let over = ex.on_request_headers(&h(&[
+        (":path", "/v1/chat/completions"),
+        ("content-length", "1025"),
+    ]));
+    let RequestHeadersAction::Reject(reply) = over else {
+        panic!("not refused: {over:?}");
+    };
+    assert_eq!((reply.status, reply.code), (413, "llmfw_body_too_large"));
+    // at the cap, or without a (parsable) length: the body decides
+    for len in ["1024", "soon"] {
+        let mut ex = Exchange::new(cfg(r#"{"max_body_bytes":1024}"#));
+        assert!(matches!(
+            ex.on_request_headers(&h(&[
+                (":path", "/v1/chat/completions"),
+                ("content-length", len)
+            ])),
+            RequestHeadersAction::Inspect { .. }
+        ));
+    }
 }

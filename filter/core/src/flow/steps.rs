@@ -23,6 +23,9 @@ pub enum RequestHeadersAction {
         /// Headers to remove (`accept-encoding`, so the response comes back readable).
         remove: Vec<&'static str>,
     },
+    /// Answer locally before any body arrives: the declared `content-length` is past
+    /// `max_body_bytes` (deterministic, instead of racing Envoy's own buffer limit).
+    Reject(LocalReply),
 }
 
 /// Progress of body buffering.
