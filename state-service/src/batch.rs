@@ -30,7 +30,7 @@ pub struct GroupCommit {
 }
 
 /// Writer lanes on PostgreSQL when [`GroupCommit::writers`] is 0.
-pub const POSTGRES_WRITERS: usize = 4;
+pub const POSTGRES_WRITERS: usize = 12;
 
 impl Default for GroupCommit {
     fn default() -> Self {

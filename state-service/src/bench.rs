@@ -56,7 +56,7 @@ pub struct BenchArgs {
     /// transaction per call), as `serve --group-commit-max`.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub group_commit_max: u64,
-    /// Writer lanes of the in-process service (0 = 1 on SQLite, 4 on PostgreSQL), as `serve
+    /// Writer lanes of the in-process service (0 = 1 on SQLite, 12 on PostgreSQL), as `serve
     /// --group-commit-writers`.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
     pub group_commit_writers: u64,

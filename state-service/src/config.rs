@@ -142,7 +142,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub group_commit_max: u64,
     /// Group commit: writer lanes (batches in flight at once; an operator always uses the same
-    /// lane); 0 = 1 on SQLite, 4 on PostgreSQL.
+    /// lane); 0 = 1 on SQLite, 12 on PostgreSQL.
     #[arg(long, env = "LLMFW_GROUP_COMMIT_WRITERS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=64))]
     pub group_commit_writers: u64,
