@@ -52,6 +52,14 @@ pub struct BenchArgs {
     /// stored state grows (10000, 100000, 1000000). In-process service only.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Group commit of the in-process service: most calls per transaction (1 = one
+    /// transaction per call), as `serve --group-commit-max`.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub group_commit_max: u64,
+    /// Writer lanes of the in-process service (0 = 1 on SQLite, 12 on PostgreSQL), as `serve
+    /// --group-commit-writers`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub group_commit_writers: u64,
 }
 
 /// Seeding statements; `$1` = time (ms), `$2` = number of operators. Idempotent.
@@ -206,9 +214,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<BenchReport> {
             let listeners = server::bind("127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?).await?;
             let addr = listeners.grpc.local_addr()?;
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let handle = tokio::spawn(server::serve(
+            let options = server::ServeOptions {
+                group_commit: crate::batch::GroupCommit {
+                    max_batch: usize::try_from(args.group_commit_max).unwrap_or(1),
+                    writers: usize::try_from(args.group_commit_writers).unwrap_or(0),
+                },
+                ..server::ServeOptions::default()
+            };
+            let handle = tokio::spawn(server::serve_with(
                 store,
                 EngineConfig::default(),
+                options,
                 listeners,
                 async {
                     let _ = rx.await;

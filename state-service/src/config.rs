@@ -136,6 +136,16 @@ pub struct ServeArgs {
     /// Log format on stderr: `text` (key=value) or `json`.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Group commit: most `Evaluate` calls committed in one transaction (the calls that queued
+    /// while the previous batch committed); 1 = one transaction per call.
+    #[arg(long, env = "LLMFW_GROUP_COMMIT_MAX", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub group_commit_max: u64,
+    /// Group commit: writer lanes (batches in flight at once; an operator always uses the same
+    /// lane); 0 = 1 on SQLite, 12 on PostgreSQL.
+    #[arg(long, env = "LLMFW_GROUP_COMMIT_WRITERS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub group_commit_writers: u64,
     /// Engine configuration file (JSON: authorisations, budgets, thresholds; see
     /// docs/config-reference.md). Without it: defaults, no authorisations.
     #[arg(long, env = "LLMFW_STATE_CONFIG")]
@@ -221,6 +231,14 @@ impl ServeArgs {
         Ok(cfg)
     }
 
+    /// The group-commit settings of these flags.
+    pub fn group_commit(&self) -> crate::batch::GroupCommit {
+        crate::batch::GroupCommit {
+            max_batch: usize::try_from(self.group_commit_max).unwrap_or(1),
+            writers: usize::try_from(self.group_commit_writers).unwrap_or(0),
+        }
+    }
+
     /// The gRPC listener's TLS files; `None`: plaintext.
     pub fn tls(&self) -> Result<Option<crate::tls::TlsFiles>, crate::tls::TlsError> {
         crate::tls::TlsFiles::from_flags(
@@ -304,6 +322,12 @@ mod tests {
         assert!(!a.no_migrate);
         assert!(a.admin_token_file.is_none());
         assert_eq!(a.tls().unwrap(), None, "TLS is off by default");
+        assert_eq!(a.group_commit(), crate::batch::GroupCommit::default());
+        let a = Cli::try_parse_from(["llmfw-state", "--group-commit-max", "1"])
+            .unwrap()
+            .serve_args();
+        assert_eq!(a.group_commit().max_batch, 1);
+        assert!(Cli::try_parse_from(["llmfw-state", "--group-commit-max", "0"]).is_err());
         let a = Cli::try_parse_from([
             "llmfw-state",
             "--tls-cert",

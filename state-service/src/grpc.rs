@@ -8,11 +8,10 @@ use llmfw_api::grpc::state_service_server::StateService;
 use llmfw_api::v1;
 use tonic::{Request, Response, Status};
 
-use crate::engine::{
-    self, Action, EngineConfig, Evaluation, Phase, Subject, Target, ToolEvent, Verdict,
-};
+use crate::batch::{BatchFn, Batcher, GroupCommit};
+use crate::engine::{Action, EngineConfig, Evaluation, Phase, Subject, Target, ToolEvent, Verdict};
 use crate::metrics::Metrics;
-use crate::store::{verdict_from_stored, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Errors of the service; [`From<ServiceError> for Status`] is the only place they meet the wire.
 #[derive(Debug, thiserror::Error)]
@@ -196,16 +195,29 @@ pub fn response_from_verdict(v: &Verdict) -> v1::EvaluateResponse {
 #[derive(Clone)]
 pub struct StateServer {
     store: Arc<dyn Store>,
-    config: Arc<EngineConfig>,
+    batcher: Arc<Batcher>,
     metrics: Arc<Metrics>,
 }
 
 impl StateServer {
-    /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>, config: EngineConfig, metrics: Arc<Metrics>) -> Self {
+    /// A service over `store`, committing concurrent evaluations in groups ([`crate::batch`]).
+    /// Starts the writer tasks: call inside a Tokio runtime.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        metrics: Arc<Metrics>,
+        group: GroupCommit,
+    ) -> Self {
+        let config = Arc::new(config);
+        let batch_store = store.clone();
+        let run: BatchFn = Arc::new(move |evals: Vec<Evaluation>| {
+            let (store, config) = (batch_store.clone(), config.clone());
+            Box::pin(async move { store.evaluate_batch(&config, &evals).await })
+        });
+        let batcher = Batcher::spawn(group.lanes(store.kind()), group.max_batch, run);
         StateServer {
             store,
-            config: Arc::new(config),
+            batcher: Arc::new(batcher),
             metrics,
         }
     }
@@ -221,7 +233,8 @@ impl StateServer {
         status
     }
 
-    /// The whole `Evaluate` flow: validate, retry check, snapshot, engine, record, reply.
+    /// The whole `Evaluate` flow: validate, then (in one group-commit batch) retry check,
+    /// snapshot, engine, record; reply after the commit.
     pub async fn evaluate_request(
         &self,
         req: v1::EvaluateRequest,
@@ -230,28 +243,19 @@ impl StateServer {
         if eval.events.is_empty() {
             return Ok(Verdict::default());
         }
-        let op = &eval.subject.operator;
-        let stored = self.store.load_request(op, &eval.request_id).await?;
-        if !stored.is_empty() {
-            tracing::debug!(request_id = %eval.request_id, events = stored.len(), "retried request, answering stored verdict");
-            return Ok(verdict_from_stored(&stored));
+        // retry check, snapshot, engine and write happen in the store, in the transaction of
+        // the batch this request joins; the answer comes after its commit
+        let request_id = eval.request_id.clone();
+        let events = eval.events.len();
+        let outcome = self.batcher.evaluate(eval).await?;
+        if outcome.retried {
+            tracing::debug!(%request_id, events, "retried request, answering stored verdict");
+            return Ok(outcome.verdict);
         }
-        // a single-use approval consumed by a concurrent writer: evaluate once more on fresh
-        // state (the grant is then gone and the call needs approval again)
-        let mut attempt = 0;
-        let (verdict, outcome) = loop {
-            attempt += 1;
-            let snapshot = self.store.load_snapshot(&self.config, &eval).await?;
-            let (verdict, delta) = engine::evaluate(&self.config, &snapshot, &eval);
-            match self.store.record(&eval, &verdict, &delta).await {
-                Ok(outcome) => break (verdict, outcome),
-                Err(StoreError::Conflict(_)) if attempt < 3 => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let verdict = outcome.verdict;
         tracing::debug!(
-            request_id = %eval.request_id,
-            events = eval.events.len(),
+            %request_id,
+            events,
             inserted = outcome.inserted,
             action = verdict.action.as_str(),
             risk = verdict.risk,

@@ -10,10 +10,11 @@
 //! (tonic service, the one error → status table), [`admin`] (health, readiness, Prometheus
 //! metrics, the token-protected JSON admin API), [`metrics`] (metric names and counters),
 //! [`retention`] (event pruning), [`config`] (CLI), [`tls`] (optional TLS/mTLS on the gRPC port),
-//! [`server`] (wiring).
+//! [`server`] (wiring), [`batch`] (group commit of concurrent `Evaluate` calls).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod admin;
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod engine;

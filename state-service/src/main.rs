@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         retention: args.retention(),
         prune_interval: std::time::Duration::from_secs(args.prune_interval_s),
         tls,
+        group_commit: args.group_commit(),
     };
     server::serve_with(store, config, options, listeners, shutdown_signal()).await
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::admin::{self, AdminState, AdminToken};
+use crate::batch::GroupCommit;
 use crate::engine::EngineConfig;
 use crate::grpc::StateServer;
 use crate::metrics::Metrics;
@@ -35,6 +36,8 @@ pub struct ServeOptions {
     pub prune_interval: Duration,
     /// TLS (or mutual TLS) on the gRPC listener; `None`: plaintext HTTP/2.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Group commit of concurrent `Evaluate` calls.
+    pub group_commit: GroupCommit,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +48,7 @@ impl Default for ServeOptions {
             retention: None,
             prune_interval: Duration::from_secs(3600),
             tls: None,
+            group_commit: GroupCommit::default(),
         }
     }
 }
@@ -81,7 +85,12 @@ pub async fn serve_with(
         .register_encoded_file_descriptor_set(llmfw_api::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let config = Arc::new(config);
-    let service = StateServer::new(store.clone(), (*config).clone(), metrics.clone());
+    let service = StateServer::new(
+        store.clone(),
+        (*config).clone(),
+        metrics.clone(),
+        options.group_commit,
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

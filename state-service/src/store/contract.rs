@@ -4,6 +4,7 @@
 //! unreachable the Postgres tests fail, unless `LLMFW_SKIP_PG=1`.
 
 mod admin;
+mod batch;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -338,6 +339,25 @@ macro_rules! contract_suite {
             async fn reset_forgets_the_operator_and_is_audited() {
                 let (store, _guard) = $open().await;
                 super::admin::reset_forgets_the_operator_and_is_audited(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn batch_equals_sequential() {
+                let (sequential, _g1) = $open().await;
+                let (batched, _g2) = $open().await;
+                super::batch::batch_equals_sequential(sequential.as_ref(), batched.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn approval_is_consumed_once_in_a_batch() {
+                let (store, _guard) = $open().await;
+                super::batch::approval_is_consumed_once_in_a_batch(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn failed_batch_writes_nothing() {
+                let (store, guard) = $open().await;
+                super::batch::failed_batch_writes_nothing(store.as_ref(), &guard).await;
             }
 
             #[tokio::test]

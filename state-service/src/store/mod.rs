@@ -65,6 +65,13 @@ pub enum StoreError {
     /// A concurrent writer used the same single-use approval first; nothing was written.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The group-commit batch this request was part of failed (the error is shared by every
+    /// request of the batch; none of them was written).
+    #[error("{0}")]
+    Batch(Arc<StoreError>),
+    /// The group-commit writer is gone (the service is shutting down).
+    #[error("group commit stopped")]
+    Stopped,
 }
 
 /// An event as stored (enough to answer a retried request with the stored verdict).
@@ -210,6 +217,17 @@ pub struct RecordOutcome {
     pub inserted: u64,
 }
 
+/// The outcome of one evaluation of [`Store::evaluate_batch`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluated {
+    /// The verdict: the engine's, or the stored one of a retried request.
+    pub verdict: Verdict,
+    /// Events newly stored.
+    pub inserted: u64,
+    /// The request id was stored before: `verdict` is the stored verdict, nothing was written.
+    pub retried: bool,
+}
+
 /// The storage contract of the state service.
 pub trait Store: Send + Sync {
     /// `postgres` or `sqlite`.
@@ -245,6 +263,21 @@ pub trait Store: Send + Sync {
         verdict: &'a Verdict,
         delta: &'a Delta,
     ) -> StoreFuture<'a, RecordOutcome>;
+
+    /// Group commit: evaluates `evals` in order in **one** transaction and commits once. Per
+    /// evaluation: the retry check (a stored request answers its stored verdict), the snapshot —
+    /// which sees the writes of the earlier evaluations of the batch, so events of one operator
+    /// in a batch are judged exactly as if they had come one after the other — the engine, and
+    /// the write (as [`Store::record`]). Returns one [`Evaluated`] per evaluation, in order, only
+    /// after the commit; on any error nothing of the batch is written. PostgreSQL takes a
+    /// transaction-scoped advisory lock per operator (in key order) first, so replicas writing
+    /// the same operator serialise instead of reading each other's uncommitted state or
+    /// deadlocking.
+    fn evaluate_batch<'a>(
+        &'a self,
+        cfg: &'a EngineConfig,
+        evals: &'a [Evaluation],
+    ) -> StoreFuture<'a, Vec<Evaluated>>;
 
     /// A session row, if the session was seen.
     fn session<'a>(
@@ -450,6 +483,25 @@ pub fn verdict_from_stored(events: &[StoredEvent]) -> Verdict {
         });
     }
     v
+}
+
+/// The key of an operator's advisory lock (PostgreSQL): FNV-1a over the operator id, stable
+/// across processes and builds (replicas must agree on it).
+pub fn operator_lock_key(operator: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in operator.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// The distinct advisory lock keys of a batch's operators, ascending (the one lock order).
+pub(crate) fn operator_lock_keys<'a>(operators: impl Iterator<Item = &'a str>) -> Vec<i64> {
+    let mut keys: Vec<i64> = operators.map(operator_lock_key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// Distinct argument digests of an evaluation.

@@ -1,78 +1,21 @@
 //! Postgres store (production): pooled, migrated at open, default (durable) commit.
 
-use std::collections::BTreeMap;
+mod eval;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 
+use self::eval::{evaluate_on, lock_operators, request_on, snapshot_on, write_on};
 use super::{
-    decode_event, digests, event_rows, graph_node, recent_event, target_values, Approval,
-    CampaignGraph, GraphEdge, RecordOutcome, SessionRow, Store, StoreError, StoreFuture,
-    StoredEvent,
+    graph_node, Approval, CampaignGraph, Evaluated, GraphEdge, RecordOutcome, SessionRow, Store,
+    StoreError, StoreFuture, StoredEvent,
 };
-use crate::engine::memory::TACTICAL_SIZE;
-use crate::engine::{
-    approval_binding, Delta, EngineConfig, Evaluation, Grant, Phase, PhaseSet, Snapshot,
-    TargetState, Verdict,
-};
+use crate::engine::{Delta, EngineConfig, Evaluation, Phase, PhaseSet, Snapshot, Verdict};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-const INSERT_EVENT: &str = "INSERT INTO events (operator_id, request_id, call_id, event_index, \
-     session_id, tenant, observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, \
-     args_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-     ON CONFLICT (operator_id, request_id, call_id) DO NOTHING";
-
-const UPSERT_TARGET: &str = "INSERT INTO operator_targets (operator_id, target, max_phase, \
-     phases_mask, first_seen_ms, last_seen_ms, in_scope, local) \
-     VALUES ($1, $2, $3, $4, $5, $5, $6, $7) \
-     ON CONFLICT (operator_id, target) DO UPDATE SET \
-     max_phase = GREATEST(operator_targets.max_phase, EXCLUDED.max_phase), \
-     phases_mask = operator_targets.phases_mask | EXCLUDED.phases_mask, \
-     first_seen_ms = LEAST(operator_targets.first_seen_ms, EXCLUDED.first_seen_ms), \
-     last_seen_ms = GREATEST(operator_targets.last_seen_ms, EXCLUDED.last_seen_ms), \
-     in_scope = EXCLUDED.in_scope, local = EXCLUDED.local";
-
-const UPSERT_SESSION: &str = "INSERT INTO sessions (operator_id, session_id, tenant, max_phase, \
-     phases_mask, first_seen_ms, last_seen_ms, event_count, latent_log, claims_mask) \
-     VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) \
-     ON CONFLICT (operator_id, session_id) DO UPDATE SET \
-     max_phase = GREATEST(sessions.max_phase, EXCLUDED.max_phase), \
-     phases_mask = sessions.phases_mask | EXCLUDED.phases_mask, \
-     first_seen_ms = LEAST(sessions.first_seen_ms, EXCLUDED.first_seen_ms), \
-     last_seen_ms = GREATEST(sessions.last_seen_ms, EXCLUDED.last_seen_ms), \
-     event_count = sessions.event_count + EXCLUDED.event_count, \
-     latent_log = GREATEST(sessions.latent_log, EXCLUDED.latent_log), \
-     claims_mask = sessions.claims_mask | EXCLUDED.claims_mask";
-
-const UPSERT_OPERATOR: &str = "INSERT INTO operators (operator_id, phases_mask, latent_log, \
-     first_seen_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4) \
-     ON CONFLICT (operator_id) DO UPDATE SET \
-     phases_mask = operators.phases_mask | EXCLUDED.phases_mask, \
-     latent_log = GREATEST(operators.latent_log, EXCLUDED.latent_log), \
-     first_seen_ms = LEAST(operators.first_seen_ms, EXCLUDED.first_seen_ms), \
-     last_seen_ms = GREATEST(operators.last_seen_ms, EXCLUDED.last_seen_ms)";
-
-const UPSERT_BUDGET: &str = "INSERT INTO budget_counters (operator_id, budget, bucket_ms, n) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (operator_id, budget, bucket_ms) \
-     DO UPDATE SET n = budget_counters.n + EXCLUDED.n";
-
-const UPSERT_EDGE: &str = "INSERT INTO campaign_edges (operator_id, from_target, to_target, \
-     first_seen_ms, last_seen_ms, n) VALUES ($1, $2, $3, $4, $4, 1) \
-     ON CONFLICT (operator_id, from_target, to_target) DO UPDATE SET \
-     n = campaign_edges.n + 1, \
-     first_seen_ms = LEAST(campaign_edges.first_seen_ms, EXCLUDED.first_seen_ms), \
-     last_seen_ms = GREATEST(campaign_edges.last_seen_ms, EXCLUDED.last_seen_ms)";
-
-const INSERT_APPROVAL: &str = "INSERT INTO approvals (operator_id, id, session_id, request_id, \
-     call_id, tool, args_digest, status, created_at_ms, policy_version, expires_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) \
-     ON CONFLICT (operator_id, id) DO NOTHING";
-
-const CONSUME_APPROVAL: &str = "UPDATE approvals SET status = 'consumed', decided_at_ms = $3 \
-     WHERE operator_id = $1 AND id = $2 AND status = 'approved'";
 
 /// How long a store call waits for a pooled connection (including connecting) before it fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -162,147 +105,8 @@ impl Store for PostgresStore {
         eval: &'a Evaluation,
     ) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move {
-            let op = eval.subject.operator.as_str();
-            let session = eval.subject.session.as_str();
-            let now = eval.observed_at_ms;
-            let mut snap = Snapshot::default();
-            // One connection (one liveness ping) and five statements for the whole snapshot.
             let mut conn = self.pool.acquire().await?;
-            let targets = target_values(eval);
-            if !targets.is_empty() {
-                let rows = sqlx::query(
-                    "SELECT target, phases_mask::BIGINT, last_seen_ms FROM operator_targets \
-                     WHERE operator_id = $1 AND target = ANY($2)",
-                )
-                .bind(op)
-                .bind(&targets)
-                .fetch_all(&mut *conn)
-                .await?;
-                for r in rows {
-                    let mask: i64 = r.try_get(1)?;
-                    snap.targets.insert(
-                        r.try_get(0)?,
-                        TargetState {
-                            phases: PhaseSet::from_mask(mask),
-                            last_seen_ms: r.try_get(2)?,
-                        },
-                    );
-                }
-            }
-            let fan_from = now.saturating_sub(
-                i64::try_from(cfg.fanout_window_s.saturating_mul(1000)).unwrap_or(i64::MAX),
-            );
-            let r = sqlx::query(
-                "SELECT s.phases_mask::BIGINT, s.latent_log, s.claims_mask::BIGINT, \
-                 o.phases_mask::BIGINT, o.latent_log, f.n_out, f.n_fan, f.n_adv, p.n \
-                 FROM (SELECT 1) AS one \
-                 LEFT JOIN sessions s ON s.operator_id = $1 AND s.session_id = $2 \
-                 LEFT JOIN operators o ON o.operator_id = $1 \
-                 CROSS JOIN (SELECT COUNT(*) AS n_out, \
-                   COALESCE(SUM(CASE WHEN last_seen_ms >= $3 THEN 1 ELSE 0 END), 0)::BIGINT AS n_fan, \
-                   COALESCE(SUM(CASE WHEN max_phase >= 2 THEN 1 ELSE 0 END), 0)::BIGINT AS n_adv \
-                   FROM operator_targets WHERE operator_id = $1 AND in_scope = 0 AND local = 0) AS f \
-                 CROSS JOIN (SELECT COUNT(*) AS n FROM campaign_edges WHERE operator_id = $1) AS p",
-            )
-            .bind(op)
-            .bind(session)
-            .bind(fan_from)
-            .fetch_one(&mut *conn)
-            .await?;
-            let session_mask: Option<i64> = r.try_get(0)?;
-            if let Some(mask) = session_mask {
-                let claims: i64 = r.try_get(2)?;
-                snap.session.phases = PhaseSet::from_mask(mask);
-                snap.session.latent_log = r.try_get(1)?;
-                snap.session.claims = u32::try_from(claims).unwrap_or(0);
-            }
-            let operator_mask: Option<i64> = r.try_get(3)?;
-            if let Some(mask) = operator_mask {
-                snap.operator.phases = PhaseSet::from_mask(mask);
-                snap.operator.latent_log = r.try_get(4)?;
-            }
-            let count = |i: usize| -> Result<u32, StoreError> {
-                let v: i64 = r.try_get(i)?;
-                Ok(u32::try_from(v).unwrap_or(u32::MAX))
-            };
-            snap.operator.targets_out_of_scope = count(5)?;
-            snap.operator.fanout = count(6)?;
-            snap.operator.advanced_targets = count(7)?;
-            snap.operator.pivots = count(8)?;
-            let rows = sqlx::query(
-                "SELECT observed_at_ms, tool, phase::BIGINT, targets FROM events \
-                 WHERE operator_id = $1 AND session_id = $2 \
-                 ORDER BY observed_at_ms DESC, event_index DESC LIMIT $3",
-            )
-            .bind(op)
-            .bind(session)
-            .bind(TACTICAL_SIZE as i64)
-            .fetch_all(&mut *conn)
-            .await?;
-            for r in rows.iter().rev() {
-                let targets: String = r.try_get(3)?;
-                snap.session.recent.push(recent_event(
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    &targets,
-                )?);
-            }
-            if !cfg.budgets.is_empty() {
-                let names: Vec<&str> = cfg.budgets.iter().map(|b| b.name.as_str()).collect();
-                let starts: Vec<i64> = cfg
-                    .budgets
-                    .iter()
-                    .map(|b| b.window_start_bucket(now))
-                    .collect();
-                // In budget order, so a repeated name ends with its last window (as one query
-                // per budget did).
-                let rows = sqlx::query(
-                    "SELECT b.name, COALESCE(SUM(c.n), 0)::BIGINT \
-                     FROM unnest($2::TEXT[], $3::BIGINT[]) WITH ORDINALITY AS b(name, start, i) \
-                     LEFT JOIN budget_counters c ON c.operator_id = $1 AND c.budget = b.name \
-                     AND c.bucket_ms >= b.start AND c.bucket_ms <= $4 \
-                     GROUP BY b.i, b.name ORDER BY b.i",
-                )
-                .bind(op)
-                .bind(&names)
-                .bind(&starts)
-                .bind(now)
-                .fetch_all(&mut *conn)
-                .await?;
-                for r in rows {
-                    let used: i64 = r.try_get(1)?;
-                    snap.operator
-                        .budgets_used
-                        .insert(r.try_get(0)?, u32::try_from(used).unwrap_or(u32::MAX));
-                }
-            }
-            let digests = digests(eval);
-            if !digests.is_empty() {
-                let binding = approval_binding(cfg, eval);
-                let rows = sqlx::query(
-                    "SELECT id, session_id, tool, expires_at_ms, args_digest FROM approvals \
-                     WHERE operator_id = $1 AND args_digest = ANY($2) AND status = 'approved' \
-                     AND policy_version = $3 \
-                     ORDER BY array_position($2, args_digest), created_at_ms, id",
-                )
-                .bind(op)
-                .bind(&digests)
-                .bind(&binding)
-                .fetch_all(&mut *conn)
-                .await?;
-                for r in rows {
-                    snap.grants.push(Grant {
-                        id: r.try_get(0)?,
-                        session: r.try_get(1)?,
-                        tool: r.try_get(2)?,
-                        args_digest: r.try_get(4)?,
-                        policy_version: binding.clone(),
-                        expires_at_ms: r.try_get(3)?,
-                    });
-                }
-            }
-            Ok(snap)
+            Ok(snapshot_on(&mut conn, cfg, eval).await?.0)
         })
     }
 
@@ -312,32 +116,8 @@ impl Store for PostgresStore {
         request_id: &'a str,
     ) -> StoreFuture<'a, Vec<StoredEvent>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT call_id, tool, phase::BIGINT, targets, action, risk, reasons, approval_id \
-                 FROM events WHERE operator_id = $1 AND request_id = $2 ORDER BY event_index",
-            )
-            .bind(operator)
-            .bind(request_id)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let phase: i64 = r.try_get(2)?;
-                    let targets: String = r.try_get(3)?;
-                    let action: String = r.try_get(4)?;
-                    let reasons: String = r.try_get(6)?;
-                    decode_event(
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        phase,
-                        &targets,
-                        &action,
-                        r.try_get(5)?,
-                        &reasons,
-                        r.try_get(7)?,
-                    )
-                })
-                .collect()
+            let mut conn = self.pool.acquire().await?;
+            request_on(&mut conn, operator, request_id).await
         })
     }
 
@@ -348,128 +128,29 @@ impl Store for PostgresStore {
         delta: &'a Delta,
     ) -> StoreFuture<'a, RecordOutcome> {
         Box::pin(async move {
-            let rows = event_rows(eval, verdict)?;
-            let s = &eval.subject;
-            let now = eval.observed_at_ms;
-            // Rows are locked in one order in every transaction — events, budget counters by
-            // (budget, bucket), consumed approvals by id, targets by value, session, operator,
-            // edges by pair — so replicas writing the same operator wait for each other instead
-            // of deadlocking; every counter is `n = n + k` in the database.
             let mut tx = self.pool.begin().await?;
-            let mut inserted = 0u64;
-            let mut budgets: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-            for row in &rows {
-                let n = sqlx::query(INSERT_EVENT)
-                    .bind(&s.operator)
-                    .bind(&eval.request_id)
-                    .bind(&row.call_id)
-                    .bind(row.index)
-                    .bind(&s.session)
-                    .bind(&s.tenant)
-                    .bind(now)
-                    .bind(&row.tool)
-                    .bind(row.phase)
-                    .bind(&row.targets)
-                    .bind(row.action)
-                    .bind(row.risk)
-                    .bind(&row.reasons)
-                    .bind(&row.approval_id)
-                    .bind(&row.args_digest)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                inserted += n;
-                if n == 0 {
-                    continue;
-                }
-                for b in delta.budgets.iter().filter(|b| b.call_id == row.call_id) {
-                    *budgets.entry((b.budget.as_str(), b.bucket_ms)).or_default() += 1;
-                }
-            }
-            for ((budget, bucket_ms), n) in &budgets {
-                sqlx::query(UPSERT_BUDGET)
-                    .bind(&s.operator)
-                    .bind(budget)
-                    .bind(bucket_ms)
-                    .bind(n)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let mut consumed: Vec<&String> = delta.consumed.iter().collect();
-            consumed.sort();
-            for id in consumed {
-                let n = sqlx::query(CONSUME_APPROVAL)
-                    .bind(&s.operator)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::Conflict(format!("approval {id} already used")));
-                }
-            }
-            let mut targets: Vec<_> = delta.targets.iter().collect();
-            targets.sort_by(|a, b| a.target.cmp(&b.target));
-            for t in targets {
-                sqlx::query(UPSERT_TARGET)
-                    .bind(&s.operator)
-                    .bind(&t.target)
-                    .bind(phase_number(t.phases))
-                    .bind(t.phases.mask())
-                    .bind(now)
-                    .bind(i32::from(t.in_scope))
-                    .bind(i32::from(t.local))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(UPSERT_SESSION)
-                .bind(&s.operator)
-                .bind(&s.session)
-                .bind(&s.tenant)
-                .bind(phase_number(delta.session))
-                .bind(delta.session.mask())
-                .bind(now)
-                .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-                .bind(delta.session_latent_log)
-                .bind(i32::try_from(delta.session_claims).unwrap_or(0))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(UPSERT_OPERATOR)
-                .bind(&s.operator)
-                .bind(delta.operator.mask())
-                .bind(delta.operator_latent_log)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let mut edges: Vec<&(String, String)> = delta.edges.iter().collect();
-            edges.sort();
-            for (from, to) in edges {
-                sqlx::query(UPSERT_EDGE)
-                    .bind(&s.operator)
-                    .bind(from)
-                    .bind(to)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for a in &delta.approvals {
-                sqlx::query(INSERT_APPROVAL)
-                    .bind(&s.operator)
-                    .bind(&a.id)
-                    .bind(&s.session)
-                    .bind(&eval.request_id)
-                    .bind(&a.call_id)
-                    .bind(&a.tool)
-                    .bind(&a.args_digest)
-                    .bind(now)
-                    .bind(&a.policy_version)
-                    .bind(a.expires_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
+            lock_operators(&mut tx, &[eval.subject.operator.as_str()]).await?;
+            let outcome = write_on(&mut tx, eval, verdict, delta).await?;
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    fn evaluate_batch<'a>(
+        &'a self,
+        cfg: &'a EngineConfig,
+        evals: &'a [Evaluation],
+    ) -> StoreFuture<'a, Vec<Evaluated>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let operators: Vec<&str> = evals.iter().map(|e| e.subject.operator.as_str()).collect();
+            lock_operators(&mut tx, &operators).await?;
+            let mut out = Vec::with_capacity(evals.len());
+            for eval in evals {
+                out.push(evaluate_on(&mut tx, cfg, eval).await?);
             }
             tx.commit().await?;
-            Ok(RecordOutcome { inserted })
+            Ok(out)
         })
     }
 

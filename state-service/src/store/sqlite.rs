@@ -6,18 +6,19 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{Connection as _, Row};
 
 use super::{
-    decode_event, digests, event_rows, graph_node, recent_event, target_values, Approval,
-    CampaignGraph, GraphEdge, RecordOutcome, SessionRow, Store, StoreError, StoreFuture,
-    StoredEvent,
+    decode_event, digests, event_rows, graph_node, recent_event, target_values,
+    verdict_from_stored, Approval, CampaignGraph, Evaluated, GraphEdge, RecordOutcome, SessionRow,
+    Store, StoreError, StoreFuture, StoredEvent,
 };
 use crate::engine::memory::TACTICAL_SIZE;
 use crate::engine::{
-    approval_binding, Delta, EngineConfig, Evaluation, Grant, Phase, PhaseSet, Snapshot,
+    self, approval_binding, Delta, EngineConfig, Evaluation, Grant, Phase, PhaseSet, Snapshot,
     TargetState, Verdict,
 };
 
@@ -163,138 +164,8 @@ impl Store for SqliteStore {
         eval: &'a Evaluation,
     ) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move {
-            let op = eval.subject.operator.as_str();
-            let session = eval.subject.session.as_str();
-            let now = eval.observed_at_ms;
-            let mut snap = Snapshot::default();
-            for target in target_values(eval) {
-                let row = sqlx::query(
-                    "SELECT phases_mask, last_seen_ms FROM operator_targets \
-                     WHERE operator_id = $1 AND target = $2",
-                )
-                .bind(op)
-                .bind(&target)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some(r) = row {
-                    let mask: i64 = r.try_get(0)?;
-                    snap.targets.insert(
-                        target,
-                        TargetState {
-                            phases: PhaseSet::from_mask(mask),
-                            last_seen_ms: r.try_get(1)?,
-                        },
-                    );
-                }
-            }
-            let row = sqlx::query(
-                "SELECT phases_mask, latent_log, claims_mask FROM sessions \
-                 WHERE operator_id = $1 AND session_id = $2",
-            )
-            .bind(op)
-            .bind(session)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(r) = row {
-                let mask: i64 = r.try_get(0)?;
-                let claims: i64 = r.try_get(2)?;
-                snap.session.phases = PhaseSet::from_mask(mask);
-                snap.session.latent_log = r.try_get(1)?;
-                snap.session.claims = u32::try_from(claims).unwrap_or(0);
-            }
-            let rows = sqlx::query(
-                "SELECT observed_at_ms, tool, phase, targets FROM events \
-                 WHERE operator_id = $1 AND session_id = $2 \
-                 ORDER BY observed_at_ms DESC, event_index DESC LIMIT $3",
-            )
-            .bind(op)
-            .bind(session)
-            .bind(TACTICAL_SIZE as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in rows.iter().rev() {
-                let targets: String = r.try_get(3)?;
-                snap.session.recent.push(recent_event(
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    &targets,
-                )?);
-            }
-            let row =
-                sqlx::query("SELECT phases_mask, latent_log FROM operators WHERE operator_id = $1")
-                    .bind(op)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if let Some(r) = row {
-                let mask: i64 = r.try_get(0)?;
-                snap.operator.phases = PhaseSet::from_mask(mask);
-                snap.operator.latent_log = r.try_get(1)?;
-            }
-            for b in &cfg.budgets {
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(SUM(n), 0) FROM budget_counters WHERE operator_id = $1 \
-                     AND budget = $2 AND bucket_ms >= $3 AND bucket_ms <= $4",
-                )
-                .bind(op)
-                .bind(&b.name)
-                .bind(b.window_start_bucket(now))
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
-                snap.operator
-                    .budgets_used
-                    .insert(b.name.clone(), u32::try_from(used).unwrap_or(u32::MAX));
-            }
-            let fan_from = now.saturating_sub(
-                i64::try_from(cfg.fanout_window_s.saturating_mul(1000)).unwrap_or(i64::MAX),
-            );
-            let r = sqlx::query(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen_ms >= $2 THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN max_phase >= 2 THEN 1 ELSE 0 END), 0) \
-                 FROM operator_targets WHERE operator_id = $1 AND in_scope = 0 AND local = 0",
-            )
-            .bind(op)
-            .bind(fan_from)
-            .fetch_one(&self.pool)
-            .await?;
-            let count = |i: usize| -> Result<u32, StoreError> {
-                let v: i64 = r.try_get(i)?;
-                Ok(u32::try_from(v).unwrap_or(u32::MAX))
-            };
-            snap.operator.targets_out_of_scope = count(0)?;
-            snap.operator.fanout = count(1)?;
-            snap.operator.advanced_targets = count(2)?;
-            let pivots: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM campaign_edges WHERE operator_id = $1")
-                    .bind(op)
-                    .fetch_one(&self.pool)
-                    .await?;
-            snap.operator.pivots = u32::try_from(pivots).unwrap_or(u32::MAX);
-            let binding = approval_binding(cfg, eval);
-            for digest in digests(eval) {
-                let rows = sqlx::query(
-                    "SELECT id, session_id, tool, expires_at_ms FROM approvals \
-                     WHERE operator_id = $1 AND args_digest = $2 AND status = 'approved' \
-                     AND policy_version = $3 ORDER BY created_at_ms, id",
-                )
-                .bind(op)
-                .bind(&digest)
-                .bind(&binding)
-                .fetch_all(&self.pool)
-                .await?;
-                for r in rows {
-                    snap.grants.push(Grant {
-                        id: r.try_get(0)?,
-                        session: r.try_get(1)?,
-                        tool: r.try_get(2)?,
-                        args_digest: digest.clone(),
-                        policy_version: binding.clone(),
-                        expires_at_ms: r.try_get(3)?,
-                    });
-                }
-            }
-            Ok(snap)
+            let mut conn = self.pool.acquire().await?;
+            snapshot_on(&mut conn, cfg, eval).await
         })
     }
 
@@ -304,32 +175,8 @@ impl Store for SqliteStore {
         request_id: &'a str,
     ) -> StoreFuture<'a, Vec<StoredEvent>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT call_id, tool, phase, targets, action, risk, reasons, approval_id \
-                 FROM events WHERE operator_id = $1 AND request_id = $2 ORDER BY event_index",
-            )
-            .bind(operator)
-            .bind(request_id)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let phase: i64 = r.try_get(2)?;
-                    let targets: String = r.try_get(3)?;
-                    let action: String = r.try_get(4)?;
-                    let reasons: String = r.try_get(6)?;
-                    decode_event(
-                        r.try_get(0)?,
-                        r.try_get(1)?,
-                        phase,
-                        &targets,
-                        &action,
-                        r.try_get(5)?,
-                        &reasons,
-                        r.try_get(7)?,
-                    )
-                })
-                .collect()
+            let mut conn = self.pool.acquire().await?;
+            request_on(&mut conn, operator, request_id).await
         })
     }
 
@@ -340,128 +187,29 @@ impl Store for SqliteStore {
         delta: &'a Delta,
     ) -> StoreFuture<'a, RecordOutcome> {
         Box::pin(async move {
-            let rows = event_rows(eval, verdict)?;
-            let s = &eval.subject;
-            let now = eval.observed_at_ms;
-            // Rows are locked in one order in every transaction — events, budget counters by
-            // (budget, bucket), consumed approvals by id, targets by value, session, operator,
-            // edges by pair — so replicas writing the same operator wait for each other instead
-            // of deadlocking; every counter is `n = n + k` in the database.
             let mut tx = self.pool.begin().await?;
-            let mut inserted = 0u64;
-            let mut budgets: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-            for row in &rows {
-                let n = sqlx::query(INSERT_EVENT)
-                    .bind(&s.operator)
-                    .bind(&eval.request_id)
-                    .bind(&row.call_id)
-                    .bind(row.index)
-                    .bind(&s.session)
-                    .bind(&s.tenant)
-                    .bind(now)
-                    .bind(&row.tool)
-                    .bind(row.phase)
-                    .bind(&row.targets)
-                    .bind(row.action)
-                    .bind(row.risk)
-                    .bind(&row.reasons)
-                    .bind(&row.approval_id)
-                    .bind(&row.args_digest)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                inserted += n;
-                if n == 0 {
-                    continue;
-                }
-                for b in delta.budgets.iter().filter(|b| b.call_id == row.call_id) {
-                    *budgets.entry((b.budget.as_str(), b.bucket_ms)).or_default() += 1;
-                }
-            }
-            for ((budget, bucket_ms), n) in &budgets {
-                sqlx::query(UPSERT_BUDGET)
-                    .bind(&s.operator)
-                    .bind(budget)
-                    .bind(bucket_ms)
-                    .bind(n)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let mut consumed: Vec<&String> = delta.consumed.iter().collect();
-            consumed.sort();
-            for id in consumed {
-                let n = sqlx::query(CONSUME_APPROVAL)
-                    .bind(&s.operator)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::Conflict(format!("approval {id} already used")));
-                }
-            }
-            let mut targets: Vec<_> = delta.targets.iter().collect();
-            targets.sort_by(|a, b| a.target.cmp(&b.target));
-            for t in targets {
-                sqlx::query(UPSERT_TARGET)
-                    .bind(&s.operator)
-                    .bind(&t.target)
-                    .bind(phase_number(t.phases))
-                    .bind(t.phases.mask())
-                    .bind(now)
-                    .bind(i64::from(t.in_scope))
-                    .bind(i64::from(t.local))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(UPSERT_SESSION)
-                .bind(&s.operator)
-                .bind(&s.session)
-                .bind(&s.tenant)
-                .bind(phase_number(delta.session))
-                .bind(delta.session.mask())
-                .bind(now)
-                .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-                .bind(delta.session_latent_log)
-                .bind(i64::from(delta.session_claims))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(UPSERT_OPERATOR)
-                .bind(&s.operator)
-                .bind(delta.operator.mask())
-                .bind(delta.operator_latent_log)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            let mut edges: Vec<&(String, String)> = delta.edges.iter().collect();
-            edges.sort();
-            for (from, to) in edges {
-                sqlx::query(UPSERT_EDGE)
-                    .bind(&s.operator)
-                    .bind(from)
-                    .bind(to)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for a in &delta.approvals {
-                sqlx::query(INSERT_APPROVAL)
-                    .bind(&s.operator)
-                    .bind(&a.id)
-                    .bind(&s.session)
-                    .bind(&eval.request_id)
-                    .bind(&a.call_id)
-                    .bind(&a.tool)
-                    .bind(&a.args_digest)
-                    .bind(now)
-                    .bind(&a.policy_version)
-                    .bind(a.expires_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
+            let outcome = write_on(&mut tx, eval, verdict, delta).await?;
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    fn evaluate_batch<'a>(
+        &'a self,
+        cfg: &'a EngineConfig,
+        evals: &'a [Evaluation],
+    ) -> StoreFuture<'a, Vec<Evaluated>> {
+        Box::pin(async move {
+            // IMMEDIATE: the write lock first, so the batch's reads and writes are one serial
+            // step (a deferred transaction that reads first could not upgrade after another
+            // connection's commit and would fail with SQLITE_BUSY)
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut out = Vec::with_capacity(evals.len());
+            for eval in evals {
+                out.push(evaluate_on(&mut tx, cfg, eval).await?);
             }
             tx.commit().await?;
-            Ok(RecordOutcome { inserted })
+            Ok(out)
         })
     }
 
@@ -514,6 +262,358 @@ impl Store for SqliteStore {
 }
 
 operator_from_row_fn!(sqlx::sqlite::SqliteRow);
+
+/// The snapshot of `eval` on one connection (inside the caller's transaction, if any).
+async fn snapshot_on(
+    conn: &mut SqliteConnection,
+    cfg: &EngineConfig,
+    eval: &Evaluation,
+) -> Result<Snapshot, StoreError> {
+    let op = eval.subject.operator.as_str();
+    let session = eval.subject.session.as_str();
+    let now = eval.observed_at_ms;
+    let mut snap = Snapshot::default();
+    for target in target_values(eval) {
+        let row = sqlx::query(
+            "SELECT phases_mask, last_seen_ms FROM operator_targets \
+             WHERE operator_id = $1 AND target = $2",
+        )
+        .bind(op)
+        .bind(&target)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(r) = row {
+            let mask: i64 = r.try_get(0)?;
+            snap.targets.insert(
+                target,
+                TargetState {
+                    phases: PhaseSet::from_mask(mask),
+                    last_seen_ms: r.try_get(1)?,
+                },
+            );
+        }
+    }
+    let fan_from = now.saturating_sub(
+        i64::try_from(cfg.fanout_window_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+    );
+    // session, operator and graph counts in one row
+    let r = sqlx::query(
+        "SELECT s.phases_mask, s.latent_log, s.claims_mask, o.phases_mask, o.latent_log, \
+         f.n_out, f.n_fan, f.n_adv, p.n \
+         FROM (SELECT 1) AS one \
+         LEFT JOIN sessions s ON s.operator_id = $1 AND s.session_id = $2 \
+         LEFT JOIN operators o ON o.operator_id = $1 \
+         CROSS JOIN (SELECT COUNT(*) AS n_out, \
+           COALESCE(SUM(CASE WHEN last_seen_ms >= $3 THEN 1 ELSE 0 END), 0) AS n_fan, \
+           COALESCE(SUM(CASE WHEN max_phase >= 2 THEN 1 ELSE 0 END), 0) AS n_adv \
+           FROM operator_targets WHERE operator_id = $1 AND in_scope = 0 AND local = 0) AS f \
+         CROSS JOIN (SELECT COUNT(*) AS n FROM campaign_edges WHERE operator_id = $1) AS p",
+    )
+    .bind(op)
+    .bind(session)
+    .bind(fan_from)
+    .fetch_one(&mut *conn)
+    .await?;
+    let session_mask: Option<i64> = r.try_get(0)?;
+    if let Some(mask) = session_mask {
+        let claims: i64 = r.try_get(2)?;
+        snap.session.phases = PhaseSet::from_mask(mask);
+        snap.session.latent_log = r.try_get(1)?;
+        snap.session.claims = u32::try_from(claims).unwrap_or(0);
+    }
+    let operator_mask: Option<i64> = r.try_get(3)?;
+    if let Some(mask) = operator_mask {
+        snap.operator.phases = PhaseSet::from_mask(mask);
+        snap.operator.latent_log = r.try_get(4)?;
+    }
+    let count = |i: usize| -> Result<u32, StoreError> {
+        let v: i64 = r.try_get(i)?;
+        Ok(u32::try_from(v).unwrap_or(u32::MAX))
+    };
+    snap.operator.targets_out_of_scope = count(5)?;
+    snap.operator.fanout = count(6)?;
+    snap.operator.advanced_targets = count(7)?;
+    snap.operator.pivots = count(8)?;
+    let rows = sqlx::query(
+        "SELECT observed_at_ms, tool, phase, targets FROM events \
+         WHERE operator_id = $1 AND session_id = $2 \
+         ORDER BY observed_at_ms DESC, event_index DESC LIMIT $3",
+    )
+    .bind(op)
+    .bind(session)
+    .bind(TACTICAL_SIZE as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows.iter().rev() {
+        let targets: String = r.try_get(3)?;
+        snap.session.recent.push(recent_event(
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            &targets,
+        )?);
+    }
+    if !cfg.budgets.is_empty() {
+        // every budget window in one statement: [[name, window start], …] in budget order, so
+        // a repeated name ends with its last window
+        let windows: Vec<(&str, i64)> = cfg
+            .budgets
+            .iter()
+            .map(|b| (b.name.as_str(), b.window_start_bucket(now)))
+            .collect();
+        let windows =
+            serde_json::to_string(&windows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = sqlx::query(
+            "SELECT j.value ->> 0, (SELECT COALESCE(SUM(c.n), 0) FROM budget_counters c \
+             WHERE c.operator_id = $1 AND c.budget = j.value ->> 0 \
+             AND c.bucket_ms >= j.value ->> 1 AND c.bucket_ms <= $3) \
+             FROM json_each($2) AS j ORDER BY j.key",
+        )
+        .bind(op)
+        .bind(&windows)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let used: i64 = r.try_get(1)?;
+            snap.operator
+                .budgets_used
+                .insert(r.try_get(0)?, u32::try_from(used).unwrap_or(u32::MAX));
+        }
+    }
+    let binding = approval_binding(cfg, eval);
+    for digest in digests(eval) {
+        let rows = sqlx::query(
+            "SELECT id, session_id, tool, expires_at_ms FROM approvals \
+             WHERE operator_id = $1 AND args_digest = $2 AND status = 'approved' \
+             AND policy_version = $3 ORDER BY created_at_ms, id",
+        )
+        .bind(op)
+        .bind(&digest)
+        .bind(&binding)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            snap.grants.push(Grant {
+                id: r.try_get(0)?,
+                session: r.try_get(1)?,
+                tool: r.try_get(2)?,
+                args_digest: digest.clone(),
+                policy_version: binding.clone(),
+                expires_at_ms: r.try_get(3)?,
+            });
+        }
+    }
+    Ok(snap)
+}
+
+/// The stored events of a request, in request order.
+async fn request_on(
+    conn: &mut SqliteConnection,
+    operator: &str,
+    request_id: &str,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT call_id, tool, phase, targets, action, risk, reasons, approval_id \
+         FROM events WHERE operator_id = $1 AND request_id = $2 ORDER BY event_index",
+    )
+    .bind(operator)
+    .bind(request_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let phase: i64 = r.try_get(2)?;
+            let targets: String = r.try_get(3)?;
+            let action: String = r.try_get(4)?;
+            let reasons: String = r.try_get(6)?;
+            decode_event(
+                r.try_get(0)?,
+                r.try_get(1)?,
+                phase,
+                &targets,
+                &action,
+                r.try_get(5)?,
+                &reasons,
+                r.try_get(7)?,
+            )
+        })
+        .collect()
+}
+
+/// Writes an evaluation's events and delta on `conn` (the caller's transaction commits).
+async fn write_on(
+    conn: &mut SqliteConnection,
+    eval: &Evaluation,
+    verdict: &Verdict,
+    delta: &Delta,
+) -> Result<RecordOutcome, StoreError> {
+    let rows = event_rows(eval, verdict)?;
+    let s = &eval.subject;
+    let now = eval.observed_at_ms;
+    // Rows are locked in one order in every transaction — events, budget counters by
+    // (budget, bucket), consumed approvals by id, targets by value, session, operator,
+    // edges by pair — so replicas writing the same operator wait for each other instead
+    // of deadlocking; every counter is `n = n + k` in the database.
+    let mut inserted = 0u64;
+    let mut budgets: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    for row in &rows {
+        let n = sqlx::query(INSERT_EVENT)
+            .bind(&s.operator)
+            .bind(&eval.request_id)
+            .bind(&row.call_id)
+            .bind(row.index)
+            .bind(&s.session)
+            .bind(&s.tenant)
+            .bind(now)
+            .bind(&row.tool)
+            .bind(row.phase)
+            .bind(&row.targets)
+            .bind(row.action)
+            .bind(row.risk)
+            .bind(&row.reasons)
+            .bind(&row.approval_id)
+            .bind(&row.args_digest)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        inserted += n;
+        if n == 0 {
+            continue;
+        }
+        for b in delta.budgets.iter().filter(|b| b.call_id == row.call_id) {
+            *budgets.entry((b.budget.as_str(), b.bucket_ms)).or_default() += 1;
+        }
+    }
+    for ((budget, bucket_ms), n) in &budgets {
+        sqlx::query(UPSERT_BUDGET)
+            .bind(&s.operator)
+            .bind(budget)
+            .bind(bucket_ms)
+            .bind(n)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let mut consumed: Vec<&String> = delta.consumed.iter().collect();
+    consumed.sort();
+    for id in consumed {
+        let n = sqlx::query(CONSUME_APPROVAL)
+            .bind(&s.operator)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!("approval {id} already used")));
+        }
+    }
+    let mut targets: Vec<_> = delta.targets.iter().collect();
+    targets.sort_by(|a, b| a.target.cmp(&b.target));
+    for t in targets {
+        sqlx::query(UPSERT_TARGET)
+            .bind(&s.operator)
+            .bind(&t.target)
+            .bind(phase_number(t.phases))
+            .bind(t.phases.mask())
+            .bind(now)
+            .bind(i64::from(t.in_scope))
+            .bind(i64::from(t.local))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(UPSERT_SESSION)
+        .bind(&s.operator)
+        .bind(&s.session)
+        .bind(&s.tenant)
+        .bind(phase_number(delta.session))
+        .bind(delta.session.mask())
+        .bind(now)
+        .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
+        .bind(delta.session_latent_log)
+        .bind(i64::from(delta.session_claims))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(UPSERT_OPERATOR)
+        .bind(&s.operator)
+        .bind(delta.operator.mask())
+        .bind(delta.operator_latent_log)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    let mut edges: Vec<&(String, String)> = delta.edges.iter().collect();
+    edges.sort();
+    for (from, to) in edges {
+        sqlx::query(UPSERT_EDGE)
+            .bind(&s.operator)
+            .bind(from)
+            .bind(to)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for a in &delta.approvals {
+        sqlx::query(INSERT_APPROVAL)
+            .bind(&s.operator)
+            .bind(&a.id)
+            .bind(&s.session)
+            .bind(&eval.request_id)
+            .bind(&a.call_id)
+            .bind(&a.tool)
+            .bind(&a.args_digest)
+            .bind(now)
+            .bind(&a.policy_version)
+            .bind(a.expires_at_ms)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(RecordOutcome { inserted })
+}
+
+/// One evaluation of a batch, inside its transaction: retry check and snapshot (which see the
+/// batch's earlier writes), engine, write; a write that consumes an approval runs in a
+/// savepoint (see the PostgreSQL store).
+async fn evaluate_on(
+    conn: &mut SqliteConnection,
+    cfg: &EngineConfig,
+    eval: &Evaluation,
+) -> Result<Evaluated, StoreError> {
+    let stored = request_on(conn, &eval.subject.operator, &eval.request_id).await?;
+    if !stored.is_empty() {
+        return Ok(Evaluated {
+            verdict: verdict_from_stored(&stored),
+            inserted: 0,
+            retried: true,
+        });
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let snapshot = snapshot_on(conn, cfg, eval).await?;
+        let (verdict, delta) = engine::evaluate(cfg, &snapshot, eval);
+        if delta.consumed.is_empty() {
+            let outcome = write_on(conn, eval, &verdict, &delta).await?;
+            return Ok(Evaluated {
+                verdict,
+                inserted: outcome.inserted,
+                retried: false,
+            });
+        }
+        let mut savepoint = conn.begin().await?;
+        match write_on(&mut savepoint, eval, &verdict, &delta).await {
+            Ok(outcome) => {
+                savepoint.commit().await?;
+                return Ok(Evaluated {
+                    verdict,
+                    inserted: outcome.inserted,
+                    retried: false,
+                });
+            }
+            Err(StoreError::Conflict(_)) if attempt < 3 => savepoint.rollback().await?,
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 #[cfg(test)]
 #[test]
