@@ -109,59 +109,10 @@ wait_http "envoy bare" http://127.0.0.1:$BARE_ADMIN/ready
 wait_http "envoy filter" http://127.0.0.1:$FW_ADMIN/ready
 
 # Request bodies (the same shapes as filter/core/benches/bodies.rs).
-python3 - "$OUT" <<'PY'
-import json, sys
-out = sys.argv[1]
-P = ("The quarterly report summarises revenue by region, the open incidents of the platform team "
-     "and the migration plan for the billing database. Each section lists owners, deadlines and "
-     "the risks the team sees for the next quarter. ")
-def prose(n): return (P * (n // len(P) + 1))[:n]
-chat = {"model": "demo", "messages": [
-    {"role": "system", "content": prose(1200)}, {"role": "user", "content": prose(900)},
-    {"role": "assistant", "content": prose(900)}, {"role": "user", "content": prose(900)}]}
-msgs = [{"role": "system", "content": prose(2000)}, {"role": "user", "content": prose(600)}]
-for i in range(20):
-    msgs.append({"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}",
-        "type": "function", "function": {"name": "search_docs",
-        "arguments": json.dumps({"query": f"incident {i}"})}}]})
-    content = "@@TURN@@ " + prose(2890) if i == 19 else prose(2900)
-    msgs.append({"role": "tool", "tool_call_id": f"call_{i}", "content": content})
-transcript = {"model": "demo", "messages": msgs}
-tool = {"model": "demo", "messages": [{"role": "user", "content": json.dumps(
-    {"tool": "get_weather", "arguments": {"city": "Paris"}})}]}
-stream = {"model": "demo", "stream": True, "messages": [{"role": "user", "content": prose(900)}]}
-for name, body in [("chat_4k", chat), ("transcript_64k", transcript), ("tool_call", tool),
-                   ("stream", stream)]:
-    open(f"{out}/{name}.json", "w").write(json.dumps(body))
-PY
-cat >"$OUT/post.lua" <<'LUA'
--- POSTs the body file BODY; "@@TURN@@" is replaced by a per-request counter (a new tool result).
-local body, parts, n = nil, nil, 0
-function init(args)
-  local f = assert(io.open(args[1], "rb")); body = f:read("*a"); f:close()
-  local a, b = body:find("@@TURN@@", 1, true)
-  if a then parts = { body:sub(1, a - 1), body:sub(b + 1) } end
-  wrk.method = "POST"
-  wrk.headers["content-type"] = "application/json"
-  wrk.headers["x-llmfw-operator"] = "bench-op"
-  wrk.headers["x-llmfw-session"] = "bench-s-" .. tostring(math.random(1, 1000000))
-end
-function request()
-  if parts then
-    n = n + 1
-    return wrk.format(nil, nil, nil, parts[1] .. string.format("turn-%08d", n) .. parts[2])
-  end
-  return wrk.format(nil, nil, nil, body)
-end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-LUA
+python3 scripts/bench/bodies.py "$OUT"
 
 run() { # connections seconds port workload → "req/s p50_ms p99_ms non2xx socket_errors"
-  wrk -t1 -c"$1" -d"$2s" -s "$OUT/post.lua" "http://127.0.0.1:$3/v1/chat/completions" \
+  wrk -t1 -c"$1" -d"$2s" -s scripts/bench/post.lua "http://127.0.0.1:$3/v1/chat/completions" \
     -- "$OUT/$4.json" 2>&1 | awk '/^RESULT/ {print $2, $3, $4, $5, $6}'
 }
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }

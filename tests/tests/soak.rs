@@ -3,10 +3,12 @@
 //! the three requests of a campaign), on SQLite or (`SOAK_STORE=postgres`) PostgreSQL.
 //!
 //! Traffic, by request number: benign tool calls (JSON and streamed), text-only chats (no
-//! callout), deny-listed tools (refused statelessly) and three-step campaigns (nmap → exploit →
+//! callout), 64 KB agent transcripts whose last tool result is new (the scan cache fills to its
+//! budget), deny-listed tools (refused statelessly) and three-step campaigns (nmap → exploit →
 //! data export on one host, each by a fresh operator; the export is blocked). Checked: every reply
 //! is what its kind expects (no unexpected error); Envoy's and the state service's RSS, sampled
-//! every `SOAK_SAMPLE_SECONDS` (default 10), do not grow after warm-up; the events stored (admin
+//! every `SOAK_SAMPLE_SECONDS` (default 10), do not grow after warm-up (the filter's per-VM wasm
+//! memory gauges are sampled and summarised too); the events stored (admin
 //! API, summed over operators) equal the tool calls the state service decided, and Envoy's
 //! callouts equal the service's evaluations with no callout failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -58,6 +60,61 @@ fn request(user: &str, stream: bool) -> Value {
             {"role": "user", "content": user}
         ]
     })
+}
+
+const PROSE: &str = "The quarterly report summarises revenue by region, the open incidents of the \
+    platform team and the migration plan for the billing database. Each section lists owners, \
+    deadlines and the risks the team sees for the next quarter. ";
+
+fn prose(n: usize) -> String {
+    PROSE.repeat(n / PROSE.len() + 1)[..n].to_owned()
+}
+
+/// About 64 KB: system prompt, user message, 20 tool calls and results (the shape of
+/// `scripts/bench.sh`'s transcript); the last result is new to this request.
+fn transcript(w: usize, i: u64) -> Value {
+    let mut messages = vec![
+        json!({"role": "system", "content": prose(2000)}),
+        json!({"role": "user", "content": prose(600)}),
+    ];
+    for n in 0..20 {
+        messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{
+            "id": format!("call_{n}"), "type": "function",
+            "function": {"name": "search_docs", "arguments": json!({"query": format!("incident {n}")}).to_string()}}]}));
+        let content = if n == 19 {
+            format!("turn w{w}-{i} {}", prose(2880))
+        } else {
+            prose(2900)
+        };
+        messages
+            .push(json!({"role": "tool", "tool_call_id": format!("call_{n}"), "content": content}));
+    }
+    json!({"model": "demo-model", "messages": messages})
+}
+
+/// The filter's per-VM wasm memory gauges (`wasmcustom.llmfw.vm.<n>.memory_bytes`), by VM.
+async fn wasm_memory(stack: &Stack) -> Vec<(u32, u64)> {
+    let text = match reqwest::get(format!(
+        "http://127.0.0.1:{}/stats?filter=memory_bytes",
+        stack.admin_port
+    ))
+    .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => return Vec::new(),
+    };
+    let mut out: Vec<(u32, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            let vm = k
+                .strip_prefix("wasmcustom.llmfw.vm.")?
+                .strip_suffix(".memory_bytes")?;
+            Some((vm.parse().ok()?, v.trim().parse().ok()?))
+        })
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 fn tool(name: &str, args: Value) -> String {
@@ -119,7 +176,26 @@ async fn one(stack: &Stack, w: usize, i: u64) -> Result<u64, String> {
                 Err(format!("stream: {} {text}", r.status))
             }
         }
-        5 | 6 => {
+        6 => {
+            // an agent loop's 64 KB transcript: the history resent, the last tool result new
+            let r = stack
+                .send(
+                    "/v1/chat/completions",
+                    &op,
+                    &session,
+                    &[],
+                    &transcript(w, i),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let v = r.json().map_err(|e| e.to_string())?;
+            if r.status == 200 && v["choices"][0]["message"]["content"].is_string() {
+                Ok(0)
+            } else {
+                Err(format!("transcript: {} {v}", r.status))
+            }
+        }
+        5 => {
             let r = stack
                 .send(
                     "/v1/chat/completions",
@@ -319,6 +395,7 @@ async fn soak() {
     let state_pid = stack.state.as_ref().and_then(|p| p.pid());
     let envoy_pid = stack.envoy.pid();
     let mut samples: Vec<(u64, u64, u64, u64)> = Vec::new(); // (s, sent, envoy KiB, state KiB)
+    let mut wasm_samples: Vec<Vec<(u32, u64)>> = Vec::new(); // per sample: (vm, bytes)
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(
             sample_every.min(Duration::from_secs(seconds).saturating_sub(started.elapsed())),
@@ -330,11 +407,20 @@ async fn soak() {
             rss_kib(envoy_pid),
             rss_kib(state_pid),
         );
+        let wasm = wasm_memory(&stack).await;
         eprintln!(
-            "soak t={:>4}s sent={:>6} envoy_rss={:>6} KiB state_rss={:>6} KiB",
-            s.0, s.1, s.2, s.3
+            "soak t={:>4}s sent={:>6} envoy_rss={:>6} KiB state_rss={:>6} KiB wasm_memory={}",
+            s.0,
+            s.1,
+            s.2,
+            s.3,
+            wasm.iter()
+                .map(|(vm, b)| format!("vm{vm}:{}KiB", b / 1024))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         samples.push(s);
+        wasm_samples.push(wasm);
     }
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -374,6 +460,25 @@ async fn soak() {
         window(early_a, early_b, |s| s.3),
         window(late_a, n, |s| s.3),
     );
+    // wasm linear memory per VM: first sample, last sample, max
+    let mut wasm_vms: Vec<u32> = wasm_samples.iter().flatten().map(|(vm, _)| *vm).collect();
+    wasm_vms.sort_unstable();
+    wasm_vms.dedup();
+    let of = |sample: Option<&Vec<(u32, u64)>>, vm: u32| {
+        sample
+            .and_then(|s| s.iter().find(|(v, _)| *v == vm))
+            .map_or(0, |(_, b)| *b)
+    };
+    let wasm_memory: serde_json::Map<String, Value> = wasm_vms
+        .iter()
+        .map(|&vm| {
+            let max = wasm_samples.iter().map(|s| of(Some(s), vm)).max();
+            (
+                format!("vm{vm}"),
+                json!({"first": of(wasm_samples.first(), vm), "last": of(wasm_samples.last(), vm), "max": max}),
+            )
+        })
+        .collect();
     let summary = json!({
         "seconds": elapsed.round(),
         "store": format!("{store:?}").to_lowercase(),
@@ -388,6 +493,7 @@ async fn soak() {
         "evaluations": evaluations,
         "envoy_rss_kib": {"after_warmup": envoy.0, "end": envoy.1, "max": samples.iter().map(|s| s.2).max()},
         "state_rss_kib": {"after_warmup": state.0, "end": state.1, "max": samples.iter().map(|s| s.3).max()},
+        "wasm_memory_bytes": wasm_memory,
     });
     eprintln!("soak summary: {summary}");
     let out = llmfw_tests::paths::repo_root().join("target/soak");

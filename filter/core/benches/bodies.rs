@@ -92,6 +92,19 @@ pub fn tool_response() -> Vec<u8> {
     .into_bytes()
 }
 
+/// A short text answer, shaped like the demo upstream's (what `scripts/bench.sh`'s `chat_4k`
+/// and `transcript_64k` requests get back).
+pub fn text_response() -> Vec<u8> {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "demo",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Here is a short answer about the report."},
+            "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1017, "completion_tokens": 16, "total_tokens": 1033}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 pub fn headers() -> Vec<(String, String)> {
     [
         (":path", "/v1/chat/completions"),

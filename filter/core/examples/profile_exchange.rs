@@ -3,7 +3,9 @@
 //!   target/release/examples/profile_exchange chat_4k 10`
 //! (counts are repeatable where wall-clock time on shared cores is not); two warm-up runs (lazy
 //! DFA caches are built on first use, once per VM) are not counted. Workloads: `chat_4k`,
-//! `transcript_64k`, `transcript_64k_resent_cached`, `response`, `stream`.
+//! `transcript_64k`, `transcript_64k_resent_cached`, `response`, `stream`, and what
+//! `scripts/bench.sh` sends through Envoy (default scan cache, request and text answer):
+//! `bench_chat_4k` (the same body every time) and `bench_transcript_64k` (a new last result).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ fn main() {
     let small = chat_4k();
     let large = transcript_64k();
     let response = tool_response();
+    let answer = text_response();
     let stream = streamed_tool_calls();
     let chunks: Vec<&[u8]> = stream.chunks(stream.len().div_ceil(40)).collect();
     let work: Box<dyn Fn()> = match which.as_str() {
@@ -42,6 +45,11 @@ fn main() {
         "transcript_64k_resent_cached" => Box::new(|| {
             turn.set(turn.get() + 1);
             request_path(&cached, &transcript_turn(turn.get()));
+        }),
+        "bench_chat_4k" => Box::new(|| response_path(&cached, &small, &answer)),
+        "bench_transcript_64k" => Box::new(|| {
+            turn.set(turn.get() + 1);
+            response_path(&cached, &transcript_turn(turn.get()), &answer);
         }),
         other => panic!("unknown workload {other}"),
     };

@@ -1,5 +1,6 @@
-//! Metric names (counters). Envoy shows them in `/stats` as `wasmcustom.<name>`. The label set is
-//! fixed: never put a rule id, tool name or user value into a name.
+//! Metric names. Envoy shows them in `/stats` as `wasmcustom.<name>`. The label set is fixed:
+//! never put a rule id, tool name or user value into a name. The only computed name is the
+//! per-VM memory gauge ([`vm_memory_gauge`]), numbered by VM.
 
 use crate::verdict::Action;
 
@@ -43,4 +44,16 @@ pub fn decision(action: Action) -> &'static str {
         Action::RequireApproval => DECISION_REQUIRE_APPROVAL,
         Action::Block => DECISION_BLOCK,
     }
+}
+
+/// Shared-data key (one per Envoy process and `vm_id`) of the counter that numbers the filter's
+/// VMs in start order: 0 is normally the main thread's VM, then one per worker (a reloaded VM
+/// takes the next number).
+pub const VM_SEQUENCE_KEY: &str = "llmfw.vm_sequence";
+
+/// Name of the gauge of VM number `vm`: the size of its wasm linear memory in bytes
+/// (`memory.size` × 64 KiB), set when it grows. Envoy shares a metric of one name across all VMs,
+/// so each VM needs its own name.
+pub fn vm_memory_gauge(vm: u32) -> String {
+    format!("llmfw.vm.{vm}.memory_bytes")
 }

@@ -17,6 +17,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
+use crate::memory::MemoryGauge;
+
 /// `envoy.config.core.v3.GrpcService` with only `envoy_grpc` (field 1) set.
 #[derive(Clone, PartialEq, prost::Message)]
 struct GrpcService {
@@ -91,6 +93,7 @@ impl Metrics {
 pub struct Root {
     config: Option<Arc<Config>>,
     metrics: Rc<Metrics>,
+    memory: Rc<MemoryGauge>,
 }
 
 impl Context for Root {}
@@ -98,6 +101,7 @@ impl Context for Root {}
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
         self.metrics = Rc::new(Metrics::define());
+        self.memory = Rc::new(MemoryGauge::define());
         true
     }
 
@@ -125,6 +129,7 @@ impl RootContext for Root {
                     ),
                 );
                 self.config = Some(Arc::new(cfg));
+                self.memory.update();
                 true
             }
             Err(e) => {
@@ -140,6 +145,7 @@ impl RootContext for Root {
             context_id,
             exchange: Exchange::new(config),
             metrics: Rc::clone(&self.metrics),
+            memory: Rc::clone(&self.memory),
             response_body_size: 0,
             callout_token: None,
             callout_for_request: false,
@@ -155,6 +161,7 @@ struct Http {
     context_id: u32,
     exchange: Exchange,
     metrics: Rc<Metrics>,
+    memory: Rc<MemoryGauge>,
     response_body_size: usize,
     callout_token: Option<u32>,
     /// The pending callout was made for the request (MCP), not the response.
@@ -397,6 +404,11 @@ impl Context for Http {
 }
 
 impl HttpContext for Http {
+    fn on_log(&mut self) {
+        // End of the stream (Envoy calls it for every stream): publish memory growth.
+        self.memory.update();
+    }
+
     fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
         let Some(headers) = read_headers(MapType::HttpRequestHeaders) else {
             return Action::Continue;

@@ -13,6 +13,7 @@
 //! serialised `envoy.config.core.v3.GrpcService`, never a bare cluster name.
 
 mod glue;
+mod memory;
 
 use glue::Root;
 use proxy_wasm::types::LogLevel;

@@ -3,6 +3,7 @@
 //! repeated key anywhere in tool arguments is a finding. A linear, allocation-light scan of the
 //! raw text (depth-bounded; malformed input is simply "no duplicates found").
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Deepest nesting scanned.
@@ -12,7 +13,7 @@ const MAX_DEPTH: usize = 128;
 /// escapes, so `"a"` and `"\u0061"` are the same key).
 pub fn has_duplicate_keys(json: &str) -> bool {
     // One entry per open container: `Some(keys)` for objects, `None` for arrays.
-    let mut stack: Vec<Option<HashSet<String>>> = Vec::new();
+    let mut stack: Vec<Option<HashSet<Cow<'_, str>>>> = Vec::new();
     let b = json.as_bytes();
     let mut i = 0;
     let mut expect_key = false;
@@ -32,13 +33,28 @@ pub fn has_duplicate_keys(json: &str) -> bool {
             b',' => expect_key = matches!(stack.last(), Some(Some(_))),
             b':' => expect_key = false,
             b'"' => {
-                let (s, end) = read_string(b, i + 1);
-                if expect_key {
-                    if let Some(Some(keys)) = stack.last_mut() {
-                        if !keys.insert(s) {
-                            return true;
-                        }
+                let keys = match stack.last_mut() {
+                    Some(Some(keys)) if expect_key => keys,
+                    // A value (or a key outside an object): only its end matters.
+                    _ => {
+                        i = string_end(b, i + 1).0;
+                        continue;
                     }
+                };
+                let (end, closed) = string_end(b, i + 1);
+                // The key as written (between two ASCII quotes, so on char boundaries); only a
+                // key with escapes, or one the input ends in, needs decoding to compare.
+                let raw = if closed {
+                    json.get(i + 1..end - 1)
+                } else {
+                    None
+                };
+                let key = match raw {
+                    Some(raw) if !raw.contains('\\') => Cow::Borrowed(raw),
+                    _ => Cow::Owned(read_string(b, i + 1).0),
+                };
+                if !keys.insert(key) {
+                    return true;
                 }
                 i = end;
                 continue;
@@ -48,6 +64,24 @@ pub fn has_duplicate_keys(json: &str) -> bool {
         i += 1;
     }
     false
+}
+
+/// Where [`read_string`] stops for a string starting at `start` (after its opening quote): the
+/// index after the closing quote, and whether there was one (`\uXXXX` skips six bytes, other
+/// escapes two), without decoding.
+fn string_end(b: &[u8], start: usize) -> (usize, bool) {
+    let mut i = start;
+    while let Some(rest) = b.get(i..) {
+        let Some(at) = memchr::memchr2(b'"', b'\\', rest) else {
+            return (b.len().max(i), false);
+        };
+        i += at;
+        if b[i] == b'"' {
+            return (i + 1, true);
+        }
+        i += if b.get(i + 1) == Some(&b'u') { 6 } else { 2 };
+    }
+    (i, false)
 }
 
 /// Reads a JSON string starting after its opening quote; returns it unescaped and the index
@@ -101,6 +135,58 @@ fn read_string(b: &[u8], start: usize) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::has_duplicate_keys as dup;
+    use super::{read_string, MAX_DEPTH};
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    /// The scan before values were skipped undecoded (every string decoded): the reference.
+    fn reference(json: &str) -> bool {
+        let mut stack: Vec<Option<HashSet<String>>> = Vec::new();
+        let b = json.as_bytes();
+        let mut i = 0;
+        let mut expect_key = false;
+        while i < b.len() {
+            match b[i] {
+                c @ (b'{' | b'[') => {
+                    if stack.len() >= MAX_DEPTH {
+                        return false;
+                    }
+                    stack.push((c == b'{').then(HashSet::new));
+                    expect_key = c == b'{';
+                }
+                b'}' | b']' => {
+                    stack.pop();
+                    expect_key = false;
+                }
+                b',' => expect_key = matches!(stack.last(), Some(Some(_))),
+                b':' => expect_key = false,
+                b'"' => {
+                    let (s, end) = read_string(b, i + 1);
+                    if expect_key {
+                        if let Some(Some(keys)) = stack.last_mut() {
+                            if !keys.insert(s) {
+                                return true;
+                            }
+                        }
+                    }
+                    i = end;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        false
+    }
+
+    proptest! {
+        #[test]
+        fn same_answer_as_the_reference(
+            json in r#"[{}\[\]",:\\ua0 é"]{0,40}"#,
+        ) {
+            prop_assert_eq!(dup(&json), reference(&json), "{:?}", json);
+        }
+    }
 
     #[test]
     fn finds_duplicates() {

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Where the filter's per-request cost goes inside Envoy: one Envoy at a time, each a variant of
+envoy/envoy.yaml, driven by wrk with the bodies of scripts/bench.sh.
+
+Variants: bare (router only), lua (the companion Lua filter only), wasm_noroute (the wasm filter
+loaded, no route matching: headers read, nothing inspected), detect_off (Lua + wasm, bodies
+parsed, `detect.enabled: false`), full (envoy/envoy.yaml), full_nolua (the wasm filter without
+the Lua filter).
+
+For each: req/s with CONNECTIONS connections for DURATION s, Envoy CPU time per request (the sum
+of /proc/<pid>/task/*/schedstat run time over the run, divided by the requests: less noisy than
+req/s on shared cores), p50 with one connection, and Envoy RSS idle and after the load.
+
+Run from the repo root after `make wasm` and `cargo build --release -p llmfw-tests --bin
+llmfw-demo-upstream`:  python3 scripts/bench/split.py [workload ...] [--variants a,b]
+Environment: DURATION (8), LATENCY_DURATION (4), CONNECTIONS (8), ENVOY_CONCURRENCY (1),
+WASM (path of the .wasm, default target/wasm32-wasip1/wasm/llmfw_filter.wasm).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, ".run", "split")
+UP, PORT, ADMIN = 18380, 10300, 9931
+DURATION = int(os.environ.get("DURATION", "8"))
+LAT = int(os.environ.get("LATENCY_DURATION", "4"))
+CONN = int(os.environ.get("CONNECTIONS", "8"))
+CONC = os.environ.get("ENVOY_CONCURRENCY", "1")
+WASM = os.path.abspath(os.environ.get("WASM", "target/wasm32-wasip1/wasm/llmfw_filter.wasm"))
+
+BASE = open(os.path.join(ROOT, "envoy", "envoy.yaml")).read()
+BASE = (BASE.replace("port_value: 9901", f"port_value: {ADMIN}")
+        .replace("port_value: 10000", f"port_value: {PORT}")
+        .replace("port_value: 18080", f"port_value: {UP}")
+        .replace("filename: target/wasm32-wasip1/wasm/llmfw_filter.wasm", f"filename: {WASM}"))
+LUA_RE = re.compile(r"                  - name: envoy\.filters\.http\.lua\n.*?(?=                  - name: envoy\.filters\.http\.wasm)", re.S)
+WASM_RE = re.compile(r"                  - name: envoy\.filters\.http\.wasm\n.*?(?=                  - name: envoy\.filters\.http\.router)", re.S)
+PLUGIN_RE = re.compile(r"(                          value: \|\n)(.*?)(?=                  - name: envoy\.filters\.http\.router)", re.S)
+
+
+def plugin(yaml, edit):
+    m = PLUGIN_RE.search(yaml)
+    cfg = json.loads(m.group(2))
+    edit(cfg)
+    text = "".join(" " * 30 + line + "\n" for line in json.dumps(cfg, indent=2).splitlines())
+    return yaml[: m.start(2)] + text + yaml[m.end(2):]
+
+
+def no_route(c):
+    c["routes"] = [{"path_prefix": "/nomatch", "format": "openai_chat"}]
+
+
+def detect_off(c):
+    c["detect"] = {"enabled": False}
+
+
+VARIANTS = {
+    "bare": lambda: WASM_RE.sub("", LUA_RE.sub("", BASE)),
+    "lua": lambda: WASM_RE.sub("", BASE),
+    "wasm_noroute": lambda: plugin(LUA_RE.sub("", BASE), no_route),
+    "detect_off": lambda: plugin(BASE, detect_off),
+    "full": lambda: BASE,
+    "full_nolua": lambda: LUA_RE.sub("", BASE),
+}
+
+
+def cpu_ns(pid):
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait(url):
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"not ready: {url}")
+
+
+def wrk(conns, secs, workload):
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "-s", "scripts/bench/post.lua",
+         f"http://127.0.0.1:{PORT}/v1/chat/completions", "--", f"{OUT}/{workload}.json"],
+        capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("RESULT"))
+    rps, p50, p99, bad, err = line.split()[1:]
+    m = re.search(r"(\d+) requests in", out)
+    return float(rps), float(p50), float(p99), int(m.group(1)), int(bad) + int(err)
+
+
+def stats(admin_filter):
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/stats", timeout=2).read().decode()
+    except OSError:
+        return ""
+    return " ".join(l for l in text.splitlines() if admin_filter in l)
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    names = list(VARIANTS)
+    for a in sys.argv[1:]:
+        if a.startswith("--variants="):
+            names = a.split("=", 1)[1].split(",")
+    workloads = args or ["chat_4k"]
+    os.makedirs(OUT, exist_ok=True)
+    subprocess.run(["python3", "scripts/bench/bodies.py", OUT], check=True)
+    up = subprocess.Popen(["target/release/llmfw-demo-upstream", "--listen", f"127.0.0.1:{UP}"],
+                          stdout=open(f"{OUT}/upstream.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        wait(f"http://127.0.0.1:{UP}/healthz")
+        print(f"# {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())} envoy --concurrency {CONC}, "
+              f"wrk -c{CONN} -d{DURATION}s (p50: -c1 -d{LAT}s), load average "
+              f"{' '.join(open('/proc/loadavg').read().split()[:3])}")
+        print("| workload | variant | req/s | Envoy CPU µs/req | p50 ms | RSS idle MB | RSS after MB | errors |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for name in names:
+            path = f"{OUT}/envoy-{name}.yaml"
+            open(path, "w").write(VARIANTS[name]())
+            env = subprocess.Popen(
+                [".venv/bin/envoy", "-c", path, "--disable-hot-restart", "--concurrency", CONC,
+                 "-l", "warn"], stdout=open(f"{OUT}/envoy-{name}.log", "w"), stderr=subprocess.STDOUT)
+            try:
+                wait(f"http://127.0.0.1:{ADMIN}/ready")
+                time.sleep(1)
+                idle = rss_mb(env.pid)
+                for w in workloads:
+                    wrk(CONN, 2, w)  # warm-up
+                    before = cpu_ns(env.pid)
+                    rps, _, _, n, errs = wrk(CONN, DURATION, w)
+                    used = cpu_ns(env.pid) - before
+                    _, p50, _, _, e2 = wrk(1, LAT, w)
+                    print(f"| {w} | {name} | {rps:.0f} | {used / max(n, 1) / 1000:.1f} | {p50:.3f} "
+                          f"| {idle:.0f} | {rss_mb(env.pid):.0f} | {errs + e2} |", flush=True)
+                mem = stats("llmfw.vm")
+                if mem:
+                    print(f"  {name}: {mem}")
+            finally:
+                env.terminate()
+                env.wait()
+    finally:
+        up.terminate()
+        up.wait()
+
+
+if __name__ == "__main__":
+    main()
