@@ -103,6 +103,7 @@ impl From<SessionRow> for SessionView {
 /// A stored event (tool, phase, targets, verdict; never prompt or argument content).
 #[derive(Debug, Serialize)]
 pub struct EventView {
+    pub session: String,
     pub request_id: String,
     pub call_id: String,
     pub observed_at_ms: i64,
@@ -113,11 +114,14 @@ pub struct EventView {
     pub risk: f64,
     pub reasons: Vec<String>,
     pub approval_id: Option<String>,
+    pub args_digest: String,
 }
 
 impl From<EventSummary> for EventView {
     fn from(e: EventSummary) -> Self {
         EventView {
+            session: e.session,
+            args_digest: e.args_digest,
             request_id: e.request_id,
             call_id: e.call_id,
             observed_at_ms: e.observed_at_ms,

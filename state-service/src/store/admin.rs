@@ -52,6 +52,8 @@ pub struct SessionFilter<'a> {
 /// A stored event as the admin API shows it (no prompt or argument content is ever stored).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventSummary {
+    /// Session.
+    pub session: String,
     /// Request id.
     pub request_id: String,
     /// Call id.
@@ -72,6 +74,19 @@ pub struct EventSummary {
     pub reasons: Vec<String>,
     /// Approval raised by the event.
     pub approval_id: Option<String>,
+    /// SHA-256 of the canonical JSON arguments (the arguments themselves are not stored).
+    pub args_digest: String,
+}
+
+/// Events of one action in one time bucket (the overview's decision chart).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ActionCount {
+    /// Start of the bucket (Unix ms, event time).
+    pub bucket_ms: i64,
+    /// `allow`, `warn`, `require_approval` or `block`.
+    pub action: String,
+    /// Events.
+    pub count: i64,
 }
 
 /// A human decision on a pending approval.

@@ -22,8 +22,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use admin::{
-    Actor, AuditEntry, DecideOutcome, Decision, EventSummary, OperatorRow, Page, PruneOutcome,
-    ResetOutcome, SessionFilter,
+    ActionCount, Actor, AuditEntry, DecideOutcome, Decision, EventSummary, OperatorRow, Page,
+    PruneOutcome, ResetOutcome, SessionFilter,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -299,8 +299,29 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> StoreFuture<'a, Vec<EventSummary>>;
 
-    /// Operator profiles, most recently seen first.
-    fn operators(&self, page: Page) -> StoreFuture<'_, Vec<OperatorRow>>;
+    /// An operator's stored events over all sessions, newest first, at most `limit`.
+    fn operator_events<'a>(
+        &'a self,
+        operator: &'a str,
+        limit: i64,
+    ) -> StoreFuture<'a, Vec<EventSummary>>;
+
+    /// Stored events observed in `[since_ms, until_ms)` counted per action and per bucket of
+    /// `bucket_ms` starting at `since_ms`; empty buckets are left out.
+    fn action_counts(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        bucket_ms: i64,
+    ) -> StoreFuture<'_, Vec<ActionCount>>;
+
+    /// Operator profiles, most recently seen first; `search` keeps those whose id contains it
+    /// (case-insensitive).
+    fn operators<'a>(
+        &'a self,
+        search: Option<&'a str>,
+        page: Page,
+    ) -> StoreFuture<'a, Vec<OperatorRow>>;
 
     /// One operator's profile, if the operator was seen (and not reset since).
     fn operator<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Option<OperatorRow>>;
