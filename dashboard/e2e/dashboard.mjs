@@ -31,9 +31,11 @@ async function api(path) {
 }
 
 const profile = mkdtempSync(join(tmpdir(), "llmfw-chromium-"));
-const browser = await chromium.launch({
+// a fresh profile directory (--user-data-dir) per run, removed at the end
+const context = await chromium.launchPersistentContext(profile, {
   executablePath,
   headless: true,
+  viewport: { width: 1280, height: 860 },
   args: [
     "--headless",
     "--no-sandbox",
@@ -43,13 +45,11 @@ const browser = await chromium.launch({
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    `--user-data-dir=${profile}`,
   ],
 });
 const summary = {};
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  const page = await context.newPage();
+  const page = context.pages()[0] ?? (await context.newPage());
   const consoleErrors = [];
   page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
@@ -187,7 +187,7 @@ try {
   summary.approved = expect.approval.id;
   summary.ok = true;
 } finally {
-  await browser.close();
+  await context.close();
   rmSync(profile, { recursive: true, force: true });
 }
 console.log(JSON.stringify(summary));

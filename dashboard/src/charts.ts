@@ -70,14 +70,14 @@ export function campaignGraph(g: Graph): SVGElement {
   const colW = 170;
   const rowH = 64;
   const left = 150;
-  const cols: string[][] = PHASES.map(() => []);
-  for (const n of g.targets) cols[phaseIndex(n.max_phase)]!.push(n.target);
-  const rows = Math.max(1, ...cols.map((c) => c.length));
+  // one row per target in the order they were first seen, so no edge runs through a node
+  const ordered = [...g.targets].sort((a, b) => a.first_seen_ms - b.first_seen_ms || a.target.localeCompare(b.target));
+  const rows = Math.max(1, ordered.length);
   const W = left + colW * PHASES.length + 20;
   const H = 60 + rows * rowH + 20;
   const pos = new Map<string, { x: number; y: number }>();
-  cols.forEach((c, ci) =>
-    c.forEach((t, ri) => pos.set(t, { x: left + ci * colW + colW / 2, y: 70 + ri * rowH })),
+  ordered.forEach((n, ri) =>
+    pos.set(n.target, { x: left + phaseIndex(n.max_phase) * colW + colW / 2, y: 70 + ri * rowH }),
   );
   const svg = s("svg", {
     viewBox: `0 0 ${W} ${H}`,
@@ -109,9 +109,12 @@ export function campaignGraph(g: Graph): SVGElement {
     const a = pos.get(e.from);
     const b = pos.get(e.to);
     if (!a || !b) continue;
-    const mid = { x: (a.x + b.x) / 2, y: Math.min(a.y, b.y) - 30 };
+    // leave the source's right edge, enter the destination from its right edge (or top)
+    const sx = a.x + 62;
+    const ex = b.x + (b.x > a.x ? -62 : 62);
+    const mid = { x: Math.max(sx, ex) + 40, y: (a.y + b.y) / 2 };
     const path = s("path", {
-      d: `M ${a.x} ${a.y - 16} Q ${mid.x} ${mid.y} ${b.x} ${b.y - 16}`,
+      d: `M ${sx} ${a.y} Q ${mid.x} ${mid.y} ${ex} ${b.y}`,
       class: "pivot",
       "marker-end": "url(#arrow)",
       "data-from": e.from,

@@ -84,7 +84,7 @@ fn node_script(stack: &Stack, expect: &Value, shots: &std::path::Path) -> anyhow
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "browser test failed ({}):\n{stdout}\n{stderr}\n--- state log ---\n{}",
+        "browser test failed ({}):\n{stdout}\n{stderr}\n--- stack logs ---\n{}",
         out.status,
         tail(&stack.logs(), 40)
     );
