@@ -11,6 +11,7 @@
 
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -164,6 +165,11 @@ try {
   await card.waitFor();
   assert.equal(await card.locator("[data-testid=tool]").textContent(), expect.approval.tool);
   assert.equal(await card.locator("[data-testid=digest]").textContent(), expect.approval.args_digest);
+  // the exact call: the arguments the agent's model proposed, and they hash to the bound digest
+  const args = card.locator("[data-testid=arguments]");
+  assert.deepEqual(JSON.parse(await args.textContent()), expect.approval.arguments);
+  const canonical = await args.getAttribute("data-canonical");
+  assert.equal(createHash("sha256").update(canonical).digest("hex"), expect.approval.args_digest);
   assert.match(await card.locator("[data-testid=expiry]").textContent(), /^\d{4}-\d\d-\d\d /);
   await shot("approvals");
   await page.fill("[data-testid=decided-by]", expect.decided_by);

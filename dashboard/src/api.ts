@@ -115,6 +115,8 @@ export interface Approval {
   call_id: string;
   tool: string;
   args_digest: string;
+  /** The canonical JSON arguments of the held call (hashes to args_digest), if sent. */
+  arguments_json: string | null;
   status: string;
   policy_version: string;
   created_at_ms: number;

@@ -156,6 +156,19 @@ export async function graph(root: Root, id: string): Promise<void> {
   );
 }
 
+function argumentsBlock(a: api.Approval): HTMLElement {
+  if (a.arguments_json === null) {
+    return h("span", { class: "small", "data-testid": "arguments-missing" }, "not sent by the filter (over 4096 bytes); only the digest binds the call");
+  }
+  let pretty = a.arguments_json;
+  try {
+    pretty = JSON.stringify(JSON.parse(a.arguments_json), null, 2);
+  } catch {
+    // shown as received
+  }
+  return h("pre", { class: "args", "data-testid": "arguments", "data-canonical": a.arguments_json }, pretty);
+}
+
 export async function approvals(root: Root, rerender: () => void): Promise<void> {
   const [pending, decided, audit] = await Promise.all([
     api.get<{ approvals: api.Approval[] }>("/v1/approvals?status=pending"),
@@ -190,6 +203,7 @@ export async function approvals(root: Root, rerender: () => void): Promise<void>
               h("dl", {},
                 h("dt", {}, "operator"), h("dd", {}, link(opHref(a.operator), a.operator)),
                 h("dt", {}, "session"), h("dd", { class: "mono" }, a.session),
+                h("dt", {}, "arguments"), h("dd", {}, argumentsBlock(a)),
                 h("dt", {}, "arguments sha256"), h("dd", { class: "mono", "data-testid": "digest" }, a.args_digest),
                 h("dt", {}, "request / call"), h("dd", { class: "mono" }, `${a.request_id} / ${a.call_id}`),
                 h("dt", {}, "raised"), h("dd", {}, fmtTime(a.created_at_ms)),

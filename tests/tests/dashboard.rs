@@ -109,6 +109,9 @@ async fn dashboard_flow(label: &str, store: Store, bless: bool) -> anyhow::Resul
         .await?;
     let approval = &approval["approval"];
     assert_eq!(approval["status"], "pending");
+    // the exact call is kept with the approval (canonical JSON of what the model proposed)
+    let kept: Value = serde_json::from_str(approval["arguments_json"].as_str().unwrap())?;
+    assert_eq!(kept, held_call().1);
     let graph = stack
         .admin_get(&format!("/v1/operators/{OPERATOR}/graph"))
         .await?;
@@ -131,7 +134,12 @@ async fn dashboard_flow(label: &str, store: Store, bless: bool) -> anyhow::Resul
         "targets": targets,
         "pivots": 1,
         "tools": ["nmap", "exploit_framework", "ssh_connect"],
-        "approval": {"id": approval_id, "tool": approval["tool"], "args_digest": approval["args_digest"]},
+        "approval": {
+            "id": approval_id,
+            "tool": approval["tool"],
+            "args_digest": approval["args_digest"],
+            "arguments": held_call().1,
+        },
         "decided_by": DECIDED_BY,
     });
     let shots = if bless {

@@ -146,6 +146,9 @@ pub struct ApprovalView {
     pub call_id: String,
     pub tool: String,
     pub args_digest: String,
+    /// The exact arguments of the held call as the canonical JSON text whose SHA-256 is
+    /// `args_digest`, if the filter sent them.
+    pub arguments_json: Option<String>,
     pub status: String,
     pub policy_version: String,
     pub created_at_ms: i64,
@@ -165,6 +168,7 @@ impl From<Approval> for ApprovalView {
             call_id: a.call_id,
             tool: a.tool,
             args_digest: a.args_digest,
+            arguments_json: a.arguments,
             status: a.status,
             policy_version: a.policy_version,
             created_at_ms: a.created_at_ms,

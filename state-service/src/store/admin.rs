@@ -49,7 +49,8 @@ pub struct SessionFilter<'a> {
     pub session: Option<&'a str>,
 }
 
-/// A stored event as the admin API shows it (no prompt or argument content is ever stored).
+/// A stored event as the admin API shows it (events never keep prompt or argument content;
+/// only an approval keeps the arguments of the call it holds).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventSummary {
     /// Session.

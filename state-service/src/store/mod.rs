@@ -138,6 +138,8 @@ pub struct Approval {
     pub decided_by: Option<String>,
     /// Note given with the decision.
     pub note: Option<String>,
+    /// The canonical JSON arguments of the held call (hashing to `args_digest`), if sent.
+    pub arguments: Option<String>,
 }
 
 /// A node of an operator's campaign graph: one target.

@@ -9,7 +9,7 @@ macro_rules! approval_select {
         concat!(
             "SELECT operator_id, id, session_id, request_id, call_id, tool, args_digest, status, \
              created_at_ms, policy_version, expires_at_ms, decided_at_ms, decided_by, \
-             decision_note FROM approvals ",
+             decision_note, arguments FROM approvals ",
             $rest
         )
     };
@@ -34,6 +34,7 @@ macro_rules! approval_from_row {
             decided_at_ms: r.try_get(11)?,
             decided_by: r.try_get(12)?,
             note: r.try_get(13)?,
+            arguments: r.try_get(14)?,
         })
     }};
 }
