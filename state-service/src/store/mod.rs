@@ -426,7 +426,7 @@ pub async fn migrate(url: &str) -> Result<i64, StoreError> {
 
 /// The schema version of this build: the number of the latest migration (both backends have
 /// the same numbered migrations).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Compares the applied schema version with the latest migration of `migrator`.
 pub(crate) fn check_schema(
