@@ -5,7 +5,7 @@ WASM := target/wasm32-wasip1/wasm/llmfw_filter.wasm
 # Tests start Envoy processes in parallel; two at a time suits the 2-core CI machine.
 TEST_THREADS ?= 2
 
-.PHONY: all tools build wasm run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config soak
+.PHONY: all tools build wasm dashboard run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config soak
 
 all: build
 
@@ -19,12 +19,17 @@ wasm: tools
 	$(CARGO) build -p llmfw-filter --target wasm32-wasip1 --profile wasm
 	@ls -l $(WASM) | awk '{print "==> " $$9 ": " $$5 " bytes"}'
 
-## Native binaries: llmfw-state, llmfw-demo-upstream, llmfw-demo.
-build: tools wasm
+## The operator dashboard (TypeScript + Vite) into dashboard/dist, which the llmfw-state build
+## embeds: `npm ci` when node_modules is missing or older than package-lock.json, then the build.
+dashboard: tools
+	@cd dashboard && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run --silent build
+
+## Native binaries: llmfw-state (with the dashboard embedded), llmfw-demo-upstream, llmfw-demo.
+build: tools wasm dashboard
 	$(CARGO) build --workspace --bins
 
 ## The whole stack on SQLite: state service, demo upstream, Envoy on 127.0.0.1:10000; replays
-## three demo scenarios, then serves until Ctrl-C.
+## four demo scenarios (one leaves a pending approval for the dashboard), then serves until Ctrl-C.
 run: build
 	@scripts/run.sh
 

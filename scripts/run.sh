@@ -24,9 +24,13 @@ wait_http() { # name url
   exit 1
 }
 
+# A fresh admin token per run (the dashboard's login and the /v1 admin API), readable only by you.
+rm -f .run/admin-token
+(umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >.run/admin-token)
 echo "==> state service on 127.0.0.1:50051 (SQLite .run/llmfw-state.db, admin 127.0.0.1:9090)"
 target/debug/llmfw-state --database-url sqlite://.run/llmfw-state.db \
-  --listen 127.0.0.1:50051 --admin-listen 127.0.0.1:9090 >.run/state.log 2>&1 &
+  --listen 127.0.0.1:50051 --admin-listen 127.0.0.1:9090 \
+  --admin-token-file .run/admin-token >.run/state.log 2>&1 &
 pids+=($!)
 echo "==> demo upstream (OpenAI API, scripted tool calls) on 127.0.0.1:18080"
 target/debug/llmfw-demo-upstream --listen 127.0.0.1:18080 >.run/upstream.log 2>&1 &
@@ -47,6 +51,10 @@ The stack keeps serving. Try it:
     -H 'x-llmfw-operator: you' -H 'x-llmfw-session: s1' \
     -d '{"model":"demo","messages":[{"role":"user","content":"{\"tool\":\"nmap\",\"arguments\":{\"target\":\"10.0.0.5\"}}"}]}'
 Decisions: curl -s localhost:9901/stats | grep wasmcustom · metrics: curl -s localhost:9090/metrics
+MSG
+cat <<MSG
+Dashboard: http://127.0.0.1:9090/dashboard/ — log in with the admin token in .run/admin-token
+  (cat .run/admin-token); the admin API: curl -s -H "Authorization: Bearer \$(cat .run/admin-token)" localhost:9090/v1/overview
 Press Ctrl-C to stop.
 MSG
 wait

@@ -4,11 +4,16 @@
 //!   approvals approve/deny, operator reset, audit log) and its OpenAPI 3 document at
 //!   `/openapi.json`. Without a configured token these answer 403 `admin_api_disabled`.
 //!
+//! - open: the operator dashboard's static files under `/dashboard/` (`/` redirects there); they
+//!   hold no data and read everything through `/v1` with the token the user logs in with.
+//!
 //! Errors are JSON `{"error": {"code", "message"}}`. Nothing here logs prompt or tool content.
 
 mod api;
 mod auth;
+mod dashboard;
 mod openapi;
+mod overview;
 mod views;
 
 use std::sync::Arc;
@@ -52,6 +57,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(dashboard::routes())
         .merge(protected)
         .fallback(api::not_found)
         .with_state(state)

@@ -187,6 +187,7 @@ fn request(run: &str, i: u64, args: &BenchArgs, now_ms: i64) -> pb::EvaluateRequ
             }],
             args_digest: format!("{i:064x}"),
             direction: pb::Direction::Proposed as i32,
+            arguments_json: String::new(),
         }],
         findings: None,
         pretext_signals: Vec::new(),

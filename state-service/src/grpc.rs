@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use llmfw_api::grpc::state_service_server::StateService;
 use llmfw_api::v1;
+use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::batch::{BatchFn, Batcher, GroupCommit};
@@ -130,7 +131,17 @@ pub fn evaluation_from_proto(req: v1::EvaluateRequest) -> Result<Evaluation, Ser
             targets,
             args_digest,
             direction: _,
+            arguments_json,
         } = ev;
+        // shown to the human deciding an approval only when it is the call the digest binds
+        let arguments = if !arguments_json.is_empty()
+            && arguments_json.len() <= MAX_ARGUMENTS_JSON
+            && hex::encode(Sha256::digest(arguments_json.as_bytes())) == args_digest
+        {
+            Some(arguments_json)
+        } else {
+            None
+        };
         let mut call_id = if call_id.is_empty() {
             format!("#{i}")
         } else {
@@ -153,6 +164,7 @@ pub fn evaluation_from_proto(req: v1::EvaluateRequest) -> Result<Evaluation, Ser
             phase: phase_from_proto(phase),
             targets: ts,
             args_digest,
+            arguments,
         });
     }
     if !out.events.is_empty() && out.request_id.trim().is_empty() {
@@ -160,6 +172,9 @@ pub fn evaluation_from_proto(req: v1::EvaluateRequest) -> Result<Evaluation, Ser
     }
     Ok(out)
 }
+
+/// Longest canonical arguments kept with an approval (the filter sends at most this much).
+const MAX_ARGUMENTS_JSON: usize = 4096;
 
 /// Converts a verdict into the reply.
 pub fn response_from_verdict(v: &Verdict) -> v1::EvaluateResponse {
@@ -354,6 +369,26 @@ mod tests {
             ]
         );
         assert_eq!(e.events[1].phase, Some(Phase::Lateral));
+    }
+
+    #[test]
+    fn arguments_are_kept_only_when_they_hash_to_the_digest() {
+        let args = r#"{"host":"10.0.0.5","user":"root"}"#;
+        let digest = hex::encode(Sha256::digest(args.as_bytes()));
+        let with = |arguments_json: &str, args_digest: &str| {
+            let mut r = req("op");
+            r.events[0].arguments_json = arguments_json.into();
+            r.events[0].args_digest = args_digest.into();
+            evaluation_from_proto(r).unwrap().events[0]
+                .arguments
+                .clone()
+        };
+        assert_eq!(with(args, &digest).as_deref(), Some(args));
+        assert_eq!(with(r#"{"host":"10.0.0.6","user":"root"}"#, &digest), None);
+        assert_eq!(with("", &digest), None);
+        let long = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_ARGUMENTS_JSON));
+        let long_digest = hex::encode(Sha256::digest(long.as_bytes()));
+        assert_eq!(with(&long, &long_digest), None);
     }
 
     #[test]

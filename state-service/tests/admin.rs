@@ -496,8 +496,10 @@ async fn openapi_lists_all_routes(db: Db) {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in [
+        ("get", "/v1/overview"),
         ("get", "/v1/operators"),
         ("get", "/v1/operators/{operator}"),
+        ("get", "/v1/operators/{operator}/events"),
         ("get", "/v1/operators/{operator}/graph"),
         ("post", "/v1/operators/{operator}/reset"),
         ("get", "/v1/sessions"),
@@ -514,7 +516,7 @@ async fn openapi_lists_all_routes(db: Db) {
             "{method} {path} undocumented"
         );
     }
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 14);
     srv.stop().await;
 }
 
@@ -578,7 +580,7 @@ async fn migrate_then_serve_without_migrating(db: Db) {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("schema version 3"), "{stdout}");
+    assert!(stdout.contains("schema version 4"), "{stdout}");
     assert_eq!(
         store::migrate(db.url()).await.unwrap(),
         store::SCHEMA_VERSION

@@ -54,8 +54,13 @@ pub fn routes() -> Routes {
         table: Vec::new(),
     }
     .get("/openapi.json", super::openapi::document)
+    .get("/v1/overview", super::overview::get_overview)
     .get("/v1/operators", list_operators)
     .get("/v1/operators/{operator}", get_operator)
+    .get(
+        "/v1/operators/{operator}/events",
+        super::overview::operator_events,
+    )
     .get("/v1/operators/{operator}/graph", get_graph)
     .post("/v1/operators/{operator}/reset", reset_operator)
     .get("/v1/sessions", list_sessions)
@@ -85,11 +90,11 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    fn not_found(what: &str, id: &str) -> Self {
+    pub(super) fn not_found(what: &str, id: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -105,9 +110,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 impl AdminState {
+    /// Awaits a store call and maps its error to a logged 503.
+    pub(super) async fn db<T>(
+        &self,
+        call: crate::store::StoreFuture<'_, T>,
+    ) -> Result<T, ApiError> {
+        call.await.map_err(|e| self.store_error(e))
+    }
+
     fn store_error(&self, e: StoreError) -> ApiError {
         self.metrics.store_error();
         tracing::warn!(error = %e, "admin api: store failed");
@@ -133,7 +146,7 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -142,15 +155,21 @@ fn now_ms() -> i64 {
 /// Query parameters of the listings (unknown ones are ignored).
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    limit: Option<i64>,
+    pub(super) limit: Option<i64>,
     offset: Option<i64>,
     operator: Option<String>,
     status: Option<String>,
-    at: Option<i64>,
+    pub(super) at: Option<i64>,
+    /// Substring of the operator id (operator listing).
+    q: Option<String>,
+    /// Window of the overview, seconds.
+    pub(super) window_s: Option<i64>,
+    /// Buckets of the overview's window.
+    pub(super) buckets: Option<i64>,
 }
 
 impl ListQuery {
-    fn page(&self) -> Result<Page, ApiError> {
+    pub(super) fn page(&self) -> Result<Page, ApiError> {
         let limit = self.limit.unwrap_or(100);
         let offset = self.offset.unwrap_or(0);
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -165,12 +184,12 @@ impl ListQuery {
     }
 }
 
-fn query(q: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, ApiError> {
+pub(super) fn query(q: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
 }
 
-async fn operator_view(
+pub(super) async fn operator_view(
     state: &AdminState,
     row: crate::store::OperatorRow,
     at: Option<i64>,
@@ -190,11 +209,11 @@ async fn list_operators(
 ) -> ApiResult {
     let q = query(q)?;
     let page = q.page()?;
-    let rows = state
-        .store
-        .operators(page)
-        .await
-        .map_err(|e| state.store_error(e))?;
+    let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.len() > MAX_BY) {
+        return Err(ApiError::bad_request(format!("q: at most {MAX_BY} bytes")));
+    }
+    let rows = state.db(state.store.operators(search, page)).await?;
     let mut operators = Vec::with_capacity(rows.len());
     for row in rows {
         operators.push(operator_view(&state, row, q.at).await?);

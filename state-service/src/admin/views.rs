@@ -103,6 +103,7 @@ impl From<SessionRow> for SessionView {
 /// A stored event (tool, phase, targets, verdict; never prompt or argument content).
 #[derive(Debug, Serialize)]
 pub struct EventView {
+    pub session: String,
     pub request_id: String,
     pub call_id: String,
     pub observed_at_ms: i64,
@@ -113,11 +114,14 @@ pub struct EventView {
     pub risk: f64,
     pub reasons: Vec<String>,
     pub approval_id: Option<String>,
+    pub args_digest: String,
 }
 
 impl From<EventSummary> for EventView {
     fn from(e: EventSummary) -> Self {
         EventView {
+            session: e.session,
+            args_digest: e.args_digest,
             request_id: e.request_id,
             call_id: e.call_id,
             observed_at_ms: e.observed_at_ms,
@@ -142,6 +146,9 @@ pub struct ApprovalView {
     pub call_id: String,
     pub tool: String,
     pub args_digest: String,
+    /// The exact arguments of the held call as the canonical JSON text whose SHA-256 is
+    /// `args_digest`, if the filter sent them.
+    pub arguments_json: Option<String>,
     pub status: String,
     pub policy_version: String,
     pub created_at_ms: i64,
@@ -161,6 +168,7 @@ impl From<Approval> for ApprovalView {
             call_id: a.call_id,
             tool: a.tool,
             args_digest: a.args_digest,
+            arguments_json: a.arguments,
             status: a.status,
             policy_version: a.policy_version,
             created_at_ms: a.created_at_ms,

@@ -108,6 +108,9 @@ pub struct ToolEvent {
     pub targets: Vec<Target>,
     /// Hex SHA-256 of the canonical arguments.
     pub args_digest: String,
+    /// The canonical arguments, when the filter sent them and they hash to `args_digest`; kept
+    /// only with an approval the event raises.
+    pub arguments: Option<String>,
 }
 
 /// The input of one evaluation.
@@ -294,6 +297,8 @@ pub struct NewApproval {
     pub tool: String,
     /// Digest of the arguments it approves.
     pub args_digest: String,
+    /// The canonical arguments (see [`ToolEvent::arguments`]).
+    pub arguments: Option<String>,
     /// Policy binding.
     pub policy_version: String,
     /// Expiry (Unix ms, event time).

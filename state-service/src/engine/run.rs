@@ -317,6 +317,7 @@ pub fn evaluate(cfg: &EngineConfig, snap: &Snapshot, eval: &Evaluation) -> (Verd
                     call_id: ev.call_id.clone(),
                     tool: ev.tool.clone(),
                     args_digest: ev.args_digest.clone(),
+                    arguments: ev.arguments.clone(),
                     policy_version: binding.clone(),
                     expires_at_ms: now.saturating_add(
                         i64::try_from(cfg.approval_ttl_s.saturating_mul(1000)).unwrap_or(0),

@@ -131,6 +131,8 @@ pub fn run_scenario(
                     .collect(),
                 args_digest: llmfw_core::tools::args_digest(&step.arguments),
                 direction: v1::Direction::Proposed as i32,
+                // the replay scores decisions; nothing here shows an approval to a human
+                arguments_json: String::new(),
             }],
             findings: None,
             pretext_signals: pretexts,

@@ -49,9 +49,12 @@ pub struct SessionFilter<'a> {
     pub session: Option<&'a str>,
 }
 
-/// A stored event as the admin API shows it (no prompt or argument content is ever stored).
+/// A stored event as the admin API shows it (events never keep prompt or argument content;
+/// only an approval keeps the arguments of the call it holds).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventSummary {
+    /// Session.
+    pub session: String,
     /// Request id.
     pub request_id: String,
     /// Call id.
@@ -72,6 +75,19 @@ pub struct EventSummary {
     pub reasons: Vec<String>,
     /// Approval raised by the event.
     pub approval_id: Option<String>,
+    /// SHA-256 of the canonical JSON arguments (the arguments themselves are not stored).
+    pub args_digest: String,
+}
+
+/// Events of one action in one time bucket (the overview's decision chart).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ActionCount {
+    /// Start of the bucket (Unix ms, event time).
+    pub bucket_ms: i64,
+    /// `allow`, `warn`, `require_approval` or `block`.
+    pub action: String,
+    /// Events.
+    pub count: i64,
 }
 
 /// A human decision on a pending approval.

@@ -330,6 +330,12 @@ macro_rules! contract_suite {
             }
 
             #[tokio::test]
+            async fn dashboard_queries_search_and_count() {
+                let (store, _guard) = $open().await;
+                super::admin::dashboard_queries_search_and_count(store.as_ref()).await;
+            }
+
+            #[tokio::test]
             async fn decisions_are_recorded_and_audited() {
                 let (store, _guard) = $open().await;
                 super::admin::decisions_are_recorded_and_audited(store.as_ref()).await;

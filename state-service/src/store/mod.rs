@@ -22,8 +22,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use admin::{
-    Actor, AuditEntry, DecideOutcome, Decision, EventSummary, OperatorRow, Page, PruneOutcome,
-    ResetOutcome, SessionFilter,
+    ActionCount, Actor, AuditEntry, DecideOutcome, Decision, EventSummary, OperatorRow, Page,
+    PruneOutcome, ResetOutcome, SessionFilter,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -145,6 +145,8 @@ pub struct Approval {
     pub decided_by: Option<String>,
     /// Note given with the decision.
     pub note: Option<String>,
+    /// The canonical JSON arguments of the held call (hashing to `args_digest`), if sent.
+    pub arguments: Option<String>,
 }
 
 /// A node of an operator's campaign graph: one target.
@@ -332,8 +334,29 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> StoreFuture<'a, Vec<EventSummary>>;
 
-    /// Operator profiles, most recently seen first.
-    fn operators(&self, page: Page) -> StoreFuture<'_, Vec<OperatorRow>>;
+    /// An operator's stored events over all sessions, newest first, at most `limit`.
+    fn operator_events<'a>(
+        &'a self,
+        operator: &'a str,
+        limit: i64,
+    ) -> StoreFuture<'a, Vec<EventSummary>>;
+
+    /// Stored events observed in `[since_ms, until_ms)` counted per action and per bucket of
+    /// `bucket_ms` starting at `since_ms`; empty buckets are left out.
+    fn action_counts(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        bucket_ms: i64,
+    ) -> StoreFuture<'_, Vec<ActionCount>>;
+
+    /// Operator profiles, most recently seen first; `search` keeps those whose id contains it
+    /// (case-insensitive).
+    fn operators<'a>(
+        &'a self,
+        search: Option<&'a str>,
+        page: Page,
+    ) -> StoreFuture<'a, Vec<OperatorRow>>;
 
     /// One operator's profile, if the operator was seen (and not reset since).
     fn operator<'a>(&'a self, operator: &'a str) -> StoreFuture<'a, Option<OperatorRow>>;
@@ -436,7 +459,7 @@ pub async fn migrate(url: &str) -> Result<i64, StoreError> {
 
 /// The schema version of this build: the number of the latest migration (both backends have
 /// the same numbered migrations).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Compares the applied schema version with the latest migration of `migrator`.
 pub(crate) fn check_schema(

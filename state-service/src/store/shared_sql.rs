@@ -9,7 +9,7 @@ macro_rules! approval_select {
         concat!(
             "SELECT operator_id, id, session_id, request_id, call_id, tool, args_digest, status, \
              created_at_ms, policy_version, expires_at_ms, decided_at_ms, decided_by, \
-             decision_note FROM approvals ",
+             decision_note, arguments FROM approvals ",
             $rest
         )
     };
@@ -34,6 +34,7 @@ macro_rules! approval_from_row {
             decided_at_ms: r.try_get(11)?,
             decided_by: r.try_get(12)?,
             note: r.try_get(13)?,
+            arguments: r.try_get(14)?,
         })
     }};
 }
@@ -80,6 +81,57 @@ macro_rules! operator_select {
             $rest
         )
     };
+}
+
+/// The columns of an event summary, in the order [`event_from_row!`] reads them.
+macro_rules! event_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT session_id, request_id, call_id, observed_at_ms, tool, \
+             CAST(phase AS BIGINT), targets, action, risk, reasons, approval_id, args_digest \
+             FROM events ",
+            $rest
+        )
+    };
+}
+
+/// Decodes a row of [`event_select!`].
+macro_rules! event_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        let targets: String = r.try_get(6)?;
+        let reasons: String = r.try_get(9)?;
+        Ok::<_, $crate::store::StoreError>($crate::store::EventSummary {
+            session: r.try_get(0)?,
+            request_id: r.try_get(1)?,
+            call_id: r.try_get(2)?,
+            observed_at_ms: r.try_get(3)?,
+            tool: r.try_get(4)?,
+            phase: r.try_get(5)?,
+            targets: serde_json::from_str(&targets)
+                .map_err(|e| StoreError::Corrupt(format!("targets: {e}")))?,
+            action: r.try_get(7)?,
+            risk: r.try_get(8)?,
+            reasons: serde_json::from_str(&reasons)
+                .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+            approval_id: r.try_get(10)?,
+            args_digest: r.try_get(11)?,
+        })
+    }};
+}
+
+/// A case-insensitive substring `LIKE` pattern (escape character `!`) of a search term.
+pub(crate) fn like_pattern(search: &str) -> String {
+    let mut out = String::with_capacity(search.len() + 2);
+    out.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// Tables cleared by an operator reset, with the outcome field each count goes to.
@@ -142,34 +194,62 @@ macro_rules! admin_methods {
             limit: i64,
         ) -> StoreFuture<'a, Vec<super::EventSummary>> {
             Box::pin(async move {
-                let rows = sqlx::query(
-                    "SELECT request_id, call_id, observed_at_ms, tool, CAST(phase AS BIGINT), \
-                     targets, action, risk, reasons, approval_id FROM events \
-                     WHERE operator_id = $1 AND session_id = $2 \
-                     ORDER BY observed_at_ms DESC, event_index DESC LIMIT $3",
-                )
+                let rows = sqlx::query(event_select!(
+                    "WHERE operator_id = $1 AND session_id = $2 \
+                     ORDER BY observed_at_ms DESC, event_index DESC LIMIT $3"
+                ))
                 .bind(operator)
                 .bind(session)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
+                rows.iter().map(|r| event_from_row!(r)).collect()
+            })
+        }
+
+        fn operator_events<'a>(
+            &'a self,
+            operator: &'a str,
+            limit: i64,
+        ) -> StoreFuture<'a, Vec<super::EventSummary>> {
+            Box::pin(async move {
+                let rows = sqlx::query(event_select!(
+                    "WHERE operator_id = $1 \
+                     ORDER BY observed_at_ms DESC, session_id, event_index DESC LIMIT $2"
+                ))
+                .bind(operator)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| event_from_row!(r)).collect()
+            })
+        }
+
+        fn action_counts<'a>(
+            &'a self,
+            since_ms: i64,
+            until_ms: i64,
+            bucket_ms: i64,
+        ) -> StoreFuture<'a, Vec<super::ActionCount>> {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT CAST((observed_at_ms - $1) / $3 AS BIGINT) AS b, action, \
+                     CAST(COUNT(*) AS BIGINT) FROM events \
+                     WHERE observed_at_ms >= $1 AND observed_at_ms < $2 \
+                     GROUP BY b, action ORDER BY b, action",
+                )
+                .bind(since_ms)
+                .bind(until_ms)
+                .bind(bucket_ms.max(1))
+                .fetch_all(&self.pool)
+                .await?;
                 rows.iter()
                     .map(|r| {
-                        let targets: String = r.try_get(5)?;
-                        let reasons: String = r.try_get(8)?;
-                        Ok(super::EventSummary {
-                            request_id: r.try_get(0)?,
-                            call_id: r.try_get(1)?,
-                            observed_at_ms: r.try_get(2)?,
-                            tool: r.try_get(3)?,
-                            phase: r.try_get(4)?,
-                            targets: serde_json::from_str(&targets)
-                                .map_err(|e| StoreError::Corrupt(format!("targets: {e}")))?,
-                            action: r.try_get(6)?,
-                            risk: r.try_get(7)?,
-                            reasons: serde_json::from_str(&reasons)
-                                .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
-                            approval_id: r.try_get(9)?,
+                        let b: i64 = r.try_get(0)?;
+                        Ok(super::ActionCount {
+                            bucket_ms: since_ms + b * bucket_ms.max(1),
+                            action: r.try_get(1)?,
+                            count: r.try_get(2)?,
                         })
                     })
                     .collect()
@@ -178,12 +258,16 @@ macro_rules! admin_methods {
 
         fn operators<'a>(
             &'a self,
+            search: Option<&'a str>,
             page: super::Page,
         ) -> StoreFuture<'a, Vec<super::OperatorRow>> {
             Box::pin(async move {
+                let pattern = search.map(super::shared_sql::like_pattern);
                 let rows = sqlx::query(operator_select!(
-                    "ORDER BY o.last_seen_ms DESC, o.operator_id LIMIT $1 OFFSET $2"
+                    "WHERE ($1 IS NULL OR LOWER(o.operator_id) LIKE $1 ESCAPE '!') \
+                     ORDER BY o.last_seen_ms DESC, o.operator_id LIMIT $2 OFFSET $3"
                 ))
+                    .bind(pattern)
                     .bind(page.limit)
                     .bind(page.offset)
                     .fetch_all(&self.pool)

@@ -71,8 +71,8 @@ const UPSERT_EDGE: &str = "INSERT INTO campaign_edges (operator_id, from_target,
      last_seen_ms = MAX(campaign_edges.last_seen_ms, excluded.last_seen_ms)";
 
 const INSERT_APPROVAL: &str = "INSERT INTO approvals (operator_id, id, session_id, request_id, \
-     call_id, tool, args_digest, status, created_at_ms, policy_version, expires_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) \
+     call_id, tool, args_digest, status, created_at_ms, policy_version, expires_at_ms, \
+     arguments) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11) \
      ON CONFLICT (operator_id, id) DO NOTHING";
 
 const CONSUME_APPROVAL: &str = "UPDATE approvals SET status = 'consumed', decided_at_ms = $3 \
@@ -564,6 +564,7 @@ async fn write_on(
             .bind(now)
             .bind(&a.policy_version)
             .bind(a.expires_at_ms)
+            .bind(&a.arguments)
             .execute(&mut *conn)
             .await?;
     }

@@ -1,4 +1,4 @@
-//! `llmfw-demo`: replays the three demo scenarios of `make run` through Envoy and prints the
+//! `llmfw-demo`: replays the four demo scenarios of `make run` through Envoy and prints the
 //! decision the agent experienced for each tool call (read from the reply, not a side channel).
 
 use clap::Parser;
@@ -57,6 +57,30 @@ async fn main() -> anyhow::Result<()> {
                 Step {
                     tool: "data_export",
                     arguments: json!({"target": target, "format": "csv"}),
+                },
+            ],
+        ),
+        (
+            // leaves a two-target campaign with a pivot and a pending approval for the dashboard
+            "approval needed",
+            "demo-intruder",
+            "demo-s-pivot",
+            vec![
+                Step {
+                    tool: "nmap",
+                    arguments: json!({"target": "10.20.0.5", "flags": "-sV"}),
+                },
+                Step {
+                    tool: "exploit_framework",
+                    arguments: json!({"target": "10.20.0.5", "module": "CVE-2024-0001"}),
+                },
+                Step {
+                    tool: "nmap",
+                    arguments: json!({"target": "10.20.0.9", "flags": "-sS"}),
+                },
+                Step {
+                    tool: "ssh_connect",
+                    arguments: json!({"host": "10.20.0.5", "user": "root"}),
                 },
             ],
         ),

@@ -8,6 +8,9 @@ use crate::tools;
 use crate::verdict::{Action, CallVerdict};
 use crate::wire::ProposedCall;
 
+/// Longest canonical arguments sent along with a tool event (longer ones: digest only).
+pub const MAX_ARGUMENTS_JSON: usize = 4096;
+
 pub(super) fn tool_event(config: &Config, call: &ProposedCall, args: &Value) -> pb::ToolEvent {
     let class = tools::classify(config, &call.name, args);
     let targets = class
@@ -19,14 +22,22 @@ pub(super) fn tool_event(config: &Config, call: &ProposedCall, args: &Value) -> 
             in_scope: t.in_scope,
         })
         .collect();
+    let canonical = tools::canonical_json(args);
+    let args_digest = tools::sha256_hex(canonical.as_bytes());
+    let arguments_json = if canonical.len() <= MAX_ARGUMENTS_JSON {
+        canonical
+    } else {
+        String::new()
+    };
     pb::ToolEvent {
         call_id: call.id.clone(),
         tool: call.name.clone(),
         category: class.category,
         phase: class.phase as i32,
         targets,
-        args_digest: tools::args_digest(args),
+        args_digest,
         direction: pb::Direction::Proposed as i32,
+        arguments_json,
     }
 }
 

@@ -18,7 +18,7 @@ fn sessions_of<'a>(operator: &'a str) -> SessionFilter<'a> {
 }
 
 pub(super) async fn operators_sessions_and_budgets_are_listed(store: &dyn Store) {
-    assert!(store.operators(PAGE).await.unwrap().is_empty());
+    assert!(store.operators(None, PAGE).await.unwrap().is_empty());
     assert!(store.operator("op1").await.unwrap().is_none());
     evaluate(store, &eval("op1", "s1", "r1", 1_000, &[("nmap", T)])).await;
     evaluate(store, &eval("op1", "s2", "r2", 5_000, &[("exploit", T)])).await;
@@ -28,7 +28,7 @@ pub(super) async fn operators_sessions_and_budgets_are_listed(store: &dyn Store)
     )
     .await;
 
-    let ops = store.operators(PAGE).await.unwrap();
+    let ops = store.operators(None, PAGE).await.unwrap();
     let names: Vec<&str> = ops.iter().map(|o| o.operator.as_str()).collect();
     assert_eq!(names, ["op1", "op2"], "most recently seen first");
     let op1 = &ops[0];
@@ -41,7 +41,7 @@ pub(super) async fn operators_sessions_and_budgets_are_listed(store: &dyn Store)
         offset: 1,
     };
     let names: Vec<String> = store
-        .operators(page2)
+        .operators(None, page2)
         .await
         .unwrap()
         .into_iter()
@@ -90,6 +90,89 @@ pub(super) async fn operators_sessions_and_budgets_are_listed(store: &dyn Store)
         (events[0].request_id.as_str(), events[0].observed_at_ms),
         ("r1", 1_000)
     );
+    assert_eq!(events[0].session, "s1");
+    assert_eq!(
+        events[0].args_digest.len(),
+        64,
+        "{:?}",
+        events[0].args_digest
+    );
+}
+
+pub(super) async fn dashboard_queries_search_and_count(store: &dyn Store) {
+    evaluate(store, &eval("Team-A_1", "s1", "r1", 1_000, &[("nmap", T)])).await;
+    evaluate(
+        store,
+        &eval("team-b", "s2", "r2", 61_000, &[("exploit", T)]),
+    )
+    .await;
+    evaluate(
+        store,
+        &eval("team-b", "s3", "r3", 62_000, &[("nmap", "b.example")]),
+    )
+    .await;
+    evaluate(store, &eval("other%", "s1", "r4", 125_000, &[("nmap", T)])).await;
+
+    let names = |rows: Vec<crate::store::OperatorRow>| -> Vec<String> {
+        rows.into_iter().map(|o| o.operator).collect()
+    };
+    let found = names(store.operators(Some("TEAM"), PAGE).await.unwrap());
+    assert_eq!(
+        found,
+        ["team-b", "Team-A_1"],
+        "case-insensitive, newest first"
+    );
+    let found = names(store.operators(Some("a_"), PAGE).await.unwrap());
+    assert_eq!(found, ["Team-A_1"], "`_` is literal, not a wildcard");
+    let found = names(store.operators(Some("%"), PAGE).await.unwrap());
+    assert_eq!(found, ["other%"], "`%` is literal");
+    assert!(store
+        .operators(Some("nobody"), PAGE)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.operators(None, PAGE).await.unwrap().len(), 3);
+
+    let events = store.operator_events("team-b", 10).await.unwrap();
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.session.as_str(), e.tool.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("s3", "nmap"), ("s2", "exploit")],
+        "across sessions, newest first"
+    );
+    assert_eq!(store.operator_events("team-b", 1).await.unwrap().len(), 1);
+    assert!(store
+        .operator_events("nobody", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // buckets of 60 s from t = 0: [0, 60 s) has 1, [60 s, 120 s) has 2; 125 s is past `until`
+    let counts = store.action_counts(0, 120_000, 60_000).await.unwrap();
+    let total: i64 = counts.iter().map(|c| c.count).sum();
+    assert_eq!(total, 3, "{counts:?}");
+    let in_bucket = |b: i64| -> i64 {
+        counts
+            .iter()
+            .filter(|c| c.bucket_ms == b)
+            .map(|c| c.count)
+            .sum()
+    };
+    assert_eq!((in_bucket(0), in_bucket(60_000)), (1, 2), "{counts:?}");
+    assert!(
+        counts
+            .iter()
+            .all(|c| c.action == "allow" || c.action == "warn"),
+        "{counts:?}"
+    );
+    assert!(store
+        .action_counts(200_000, 300_000, 60_000)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub(super) async fn decisions_are_recorded_and_audited(store: &dyn Store) {

@@ -205,10 +205,10 @@ const WRITE_EVALUATION: &str = "WITH ev AS ( \
      last_seen_ms = GREATEST(campaign_edges.last_seen_ms, EXCLUDED.last_seen_ms)), \
    ap AS ( \
      INSERT INTO approvals (operator_id, id, session_id, request_id, call_id, tool, args_digest, \
-     status, created_at_ms, policy_version, expires_at_ms) \
-     SELECT $1, a.id, $3, $2, a.call_id, a.tool, a.digest, 'pending', $5, a.pv, a.exp \
-     FROM unnest($32::TEXT[], $33::TEXT[], $34::TEXT[], $35::TEXT[], $36::TEXT[], $37::BIGINT[]) \
-     AS a(id, call_id, tool, digest, pv, exp) \
+     status, created_at_ms, policy_version, expires_at_ms, arguments) \
+     SELECT $1, a.id, $3, $2, a.call_id, a.tool, a.digest, 'pending', $5, a.pv, a.exp, a.args \
+     FROM unnest($32::TEXT[], $33::TEXT[], $34::TEXT[], $35::TEXT[], $36::TEXT[], $37::BIGINT[], \
+     $38::TEXT[]) AS a(id, call_id, tool, digest, pv, exp, args) \
      ON CONFLICT (operator_id, id) DO NOTHING) \
    SELECT COUNT(*) FROM ev";
 
@@ -366,6 +366,13 @@ pub(super) async fn write_on(
                 .approvals
                 .iter()
                 .map(|a| a.expires_at_ms)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            delta
+                .approvals
+                .iter()
+                .map(|a| a.arguments.as_deref())
                 .collect::<Vec<_>>(),
         )
         .fetch_one(&mut *conn)
