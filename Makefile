@@ -14,7 +14,7 @@ all: build
 tools:
 	@scripts/ensure-tools.sh
 
-## The filter as a wasm module (wasm32-wasip1, size-optimised, panic=abort).
+## The filter as a wasm module (wasm32-wasip1, opt-level 3, LTO, panic=abort).
 wasm: tools
 	$(CARGO) build -p llmfw-filter --target wasm32-wasip1 --profile wasm
 	@ls -l $(WASM) | awk '{print "==> " $$9 ": " $$5 " bytes"}'

@@ -134,6 +134,9 @@ try {
     rs.map((r) => r.getAttribute("data-action")),
   );
   assert.ok(actions.includes("require_approval"), `timeline shows the approval: ${actions}`);
+  const categories = await page.locator("[data-testid=timeline] [data-testid=category]").allTextContents();
+  assert.ok(categories.length === tools.length && categories.every((c) => c && c !== "—"),
+    `every timeline event shows the category the filter classified it as: ${categories}`);
   assert.ok((await page.locator("meter").count()) >= 4, "budget meters");
   await shot("operator");
 

@@ -98,6 +98,7 @@ export interface Event {
   call_id: string;
   observed_at_ms: number;
   tool: string;
+  category: string | null;
   phase: string | null;
   targets: string[];
   action: string;

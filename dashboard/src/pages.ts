@@ -130,12 +130,13 @@ export async function operator(root: Root, id: string): Promise<void> {
 function timelineTable(events: api.Event[]): HTMLElement {
   if (events.length === 0) return h("p", { class: "empty" }, "No stored events.");
   return h("table", { "data-testid": "timeline" },
-    h("thead", {}, h("tr", {}, ...["time", "session", "tool", "phase", "targets", "action", "risk", "reasons"].map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, ...["time", "session", "tool", "category", "phase", "targets", "action", "risk", "reasons"].map((c) => h("th", {}, c)))),
     h("tbody", {}, ...events.map((e) =>
       h("tr", { "data-tool": e.tool, "data-action": e.action },
         h("td", {}, fmtTime(e.observed_at_ms)),
         h("td", {}, e.session),
         h("td", { class: "mono", title: `args sha256 ${e.args_digest}` }, e.tool),
+        h("td", { "data-testid": "category" }, e.category ?? "—"),
         h("td", {}, badge(e.phase, `p-${e.phase ?? "none"}`)),
         h("td", { class: "mono" }, e.targets.join(", ") || "—"),
         h("td", {}, badge(e.action), e.approval_id ? h("div", { class: "small mono" }, `approval ${e.approval_id.slice(0, 12)}…`) : null),

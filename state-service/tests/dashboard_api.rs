@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use llmfw_api::v1;
 use llmfw_state::admin::AdminToken;
 use llmfw_state::server::ServeOptions;
 use llmfw_state::store::{PostgresStore, SqliteStore, Store};
@@ -57,7 +58,15 @@ async fn overview_timeline_and_search(pg: bool) {
         ("other", "s9", "r4", "nmap", "x.example.org", 4),
     ];
     for (op, session, request, tool, target, second) in calls {
-        let req = common::evaluate_request(op, session, request, tool, target, AT + second * 1000);
+        let mut req =
+            common::evaluate_request(op, session, request, tool, target, AT + second * 1000);
+        // the filter's classification: the category is kept with the event
+        let (category, phase) = match tool {
+            "nmap" => ("recon", v1::Phase::Recon),
+            _ => ("exploitation", v1::Phase::Exploit),
+        };
+        req.events[0].category = category.into();
+        req.events[0].phase = phase as i32;
         c.evaluate(req).await.unwrap();
     }
     let http = reqwest::Client::new();
@@ -138,6 +147,8 @@ async fn overview_timeline_and_search(pg: bool) {
         "both sessions, newest first"
     );
     assert_eq!(tl["events"][0]["args_digest"].as_str().unwrap().len(), 64);
+    assert_eq!(tl["events"][1]["category"], "exploitation", "{tl}");
+    assert_eq!(tl["events"][2]["category"], "recon", "{tl}");
     let (status, _) = get(&http, &base, "/v1/operators/nobody/events").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&http, &base, "/v1/operators/op1/events?limit=0").await;

@@ -108,6 +108,8 @@ pub struct EventView {
     pub call_id: String,
     pub observed_at_ms: i64,
     pub tool: String,
+    /// Tool category; `null` for events stored before it was kept.
+    pub category: Option<String>,
     pub phase: Option<&'static str>,
     pub targets: Vec<String>,
     pub action: String,
@@ -126,6 +128,7 @@ impl From<EventSummary> for EventView {
             call_id: e.call_id,
             observed_at_ms: e.observed_at_ms,
             tool: e.tool,
+            category: Some(e.category).filter(|c| !c.is_empty()),
             phase: Phase::from_number(e.phase).map(Phase::name),
             targets: e.targets,
             action: e.action,

@@ -77,6 +77,8 @@ pub struct EventSummary {
     pub approval_id: Option<String>,
     /// SHA-256 of the canonical JSON arguments (the arguments themselves are not stored).
     pub args_digest: String,
+    /// Tool category the filter classified the call as ('' for events stored before schema 5).
+    pub category: String,
 }
 
 /// Events of one action in one time bucket (the overview's decision chart).

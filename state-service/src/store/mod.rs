@@ -459,7 +459,7 @@ pub async fn migrate(url: &str) -> Result<i64, StoreError> {
 
 /// The schema version of this build: the number of the latest migration (both backends have
 /// the same numbered migrations).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Compares the applied schema version with the latest migration of `migrator`.
 pub(crate) fn check_schema(
@@ -571,6 +571,7 @@ pub(crate) struct EventRow {
     pub call_id: String,
     pub index: i32,
     pub tool: String,
+    pub category: String,
     pub phase: i16,
     pub targets: String,
     pub action: &'static str,
@@ -592,6 +593,7 @@ pub(crate) fn event_rows(
             call_id: ev.call_id.clone(),
             index: i32::try_from(i).map_err(|_| StoreError::Corrupt("too many events".into()))?,
             tool: ev.tool.clone(),
+            category: ev.category.clone(),
             phase: ver.phase.map_or(0, Phase::number),
             targets: to_json(&targets)?,
             action: ver.action.as_str(),

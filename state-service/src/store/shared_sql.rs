@@ -88,8 +88,8 @@ macro_rules! event_select {
     ($rest:literal) => {
         concat!(
             "SELECT session_id, request_id, call_id, observed_at_ms, tool, \
-             CAST(phase AS BIGINT), targets, action, risk, reasons, approval_id, args_digest \
-             FROM events ",
+             CAST(phase AS BIGINT), targets, action, risk, reasons, approval_id, args_digest, \
+             category FROM events ",
             $rest
         )
     };
@@ -116,6 +116,7 @@ macro_rules! event_from_row {
                 .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
             approval_id: r.try_get(10)?,
             args_digest: r.try_get(11)?,
+            category: r.try_get(12)?,
         })
     }};
 }

@@ -26,7 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 const INSERT_EVENT: &str = "INSERT INTO events (operator_id, request_id, call_id, event_index, \
      session_id, tenant, observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, \
-     args_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     args_digest, category) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (operator_id, request_id, call_id) DO NOTHING";
 
 const UPSERT_TARGET: &str = "INSERT INTO operator_targets (operator_id, target, max_phase, \
@@ -474,6 +475,7 @@ async fn write_on(
             .bind(&row.reasons)
             .bind(&row.approval_id)
             .bind(&row.args_digest)
+            .bind(&row.category)
             .execute(&mut *conn)
             .await?
             .rows_affected();

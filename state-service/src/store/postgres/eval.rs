@@ -150,12 +150,14 @@ pub(super) async fn snapshot_on(
 /// the single statements do.
 const WRITE_EVALUATION: &str = "WITH ev AS ( \
      INSERT INTO events (operator_id, request_id, call_id, event_index, session_id, tenant, \
-     observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, args_digest) \
+     observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, args_digest, \
+     category) \
      SELECT $1, $2, e.call_id, e.idx, $3, $4, $5, e.tool, e.phase, e.targets, e.action, e.risk, \
-     e.reasons, e.approval_id, e.digest \
+     e.reasons, e.approval_id, e.digest, e.category \
      FROM unnest($6::TEXT[], $7::INTEGER[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[], \
-     $11::TEXT[], $12::DOUBLE PRECISION[], $13::TEXT[], $14::TEXT[], $15::TEXT[]) \
-     AS e(call_id, idx, tool, phase, targets, action, risk, reasons, approval_id, digest) \
+     $11::TEXT[], $12::DOUBLE PRECISION[], $13::TEXT[], $14::TEXT[], $15::TEXT[], $39::TEXT[]) \
+     AS e(call_id, idx, tool, phase, targets, action, risk, reasons, approval_id, digest, \
+     category) \
      ON CONFLICT (operator_id, request_id, call_id) DO NOTHING RETURNING call_id), \
    bu AS ( \
      INSERT INTO budget_counters (operator_id, budget, bucket_ms, n) \
@@ -375,6 +377,7 @@ pub(super) async fn write_on(
                 .map(|a| a.arguments.as_deref())
                 .collect::<Vec<_>>(),
         )
+        .bind(rows.iter().map(|r| r.category.as_str()).collect::<Vec<_>>())
         .fetch_one(&mut *conn)
         .await?;
     Ok(RecordOutcome {
