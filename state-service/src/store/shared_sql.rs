@@ -121,6 +121,40 @@ macro_rules! event_from_row {
     }};
 }
 
+/// The stored events of a request, in request order, read on `$conn` (both stores'
+/// `request_on`).
+macro_rules! request_events {
+    ($conn:expr, $operator:expr, $request_id:expr) => {{
+        let rows = sqlx::query(
+            "SELECT call_id, tool, CAST(phase AS BIGINT), targets, action, risk, reasons, \
+             approval_id FROM events WHERE operator_id = $1 AND request_id = $2 \
+             ORDER BY event_index",
+        )
+        .bind($operator)
+        .bind($request_id)
+        .fetch_all(&mut *$conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let phase: i64 = r.try_get(2)?;
+                let targets: String = r.try_get(3)?;
+                let action: String = r.try_get(4)?;
+                let reasons: String = r.try_get(6)?;
+                $crate::store::decode_event(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    phase,
+                    &targets,
+                    &action,
+                    r.try_get(5)?,
+                    &reasons,
+                    r.try_get(7)?,
+                )
+            })
+            .collect()
+    }};
+}
+
 /// A case-insensitive substring `LIKE` pattern (escape character `!`) of a search term.
 pub(crate) fn like_pattern(search: &str) -> String {
     let mut out = String::with_capacity(search.len() + 2);

@@ -12,9 +12,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection as _, Row};
 
 use super::{
-    decode_event, digests, event_rows, graph_node, recent_event, target_values,
-    verdict_from_stored, Approval, CampaignGraph, Evaluated, GraphEdge, RecordOutcome, SessionRow,
-    Store, StoreError, StoreFuture, StoredEvent,
+    digests, event_rows, graph_node, recent_event, target_values, verdict_from_stored, Approval,
+    CampaignGraph, Evaluated, GraphEdge, RecordOutcome, SessionRow, Store, StoreError, StoreFuture,
+    StoredEvent,
 };
 use crate::engine::memory::TACTICAL_SIZE;
 use crate::engine::{
@@ -414,32 +414,7 @@ async fn request_on(
     operator: &str,
     request_id: &str,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT call_id, tool, phase, targets, action, risk, reasons, approval_id \
-         FROM events WHERE operator_id = $1 AND request_id = $2 ORDER BY event_index",
-    )
-    .bind(operator)
-    .bind(request_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let phase: i64 = r.try_get(2)?;
-            let targets: String = r.try_get(3)?;
-            let action: String = r.try_get(4)?;
-            let reasons: String = r.try_get(6)?;
-            decode_event(
-                r.try_get(0)?,
-                r.try_get(1)?,
-                phase,
-                &targets,
-                &action,
-                r.try_get(5)?,
-                &reasons,
-                r.try_get(7)?,
-            )
-        })
-        .collect()
+    request_events!(conn, operator, request_id)
 }
 
 /// Writes an evaluation's events and delta on `conn` (the caller's transaction commits).

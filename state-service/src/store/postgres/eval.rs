@@ -12,8 +12,8 @@ use crate::engine::{
     TargetState, Verdict,
 };
 use crate::store::{
-    decode_event, digests, event_rows, operator_lock_keys, recent_event, target_values,
-    verdict_from_stored, Evaluated, RecordOutcome, StoreError, StoredEvent,
+    digests, event_rows, operator_lock_keys, recent_event, target_values, verdict_from_stored,
+    Evaluated, RecordOutcome, StoreError, StoredEvent,
 };
 
 /// The whole snapshot of one evaluation and its retry check as one statement (one round trip):
@@ -391,32 +391,7 @@ pub(super) async fn request_on(
     operator: &str,
     request_id: &str,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT call_id, tool, phase::BIGINT, targets, action, risk, reasons, approval_id \
-         FROM events WHERE operator_id = $1 AND request_id = $2 ORDER BY event_index",
-    )
-    .bind(operator)
-    .bind(request_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let phase: i64 = r.try_get(2)?;
-            let targets: String = r.try_get(3)?;
-            let action: String = r.try_get(4)?;
-            let reasons: String = r.try_get(6)?;
-            decode_event(
-                r.try_get(0)?,
-                r.try_get(1)?,
-                phase,
-                &targets,
-                &action,
-                r.try_get(5)?,
-                &reasons,
-                r.try_get(7)?,
-            )
-        })
-        .collect()
+    request_events!(conn, operator, request_id)
 }
 
 /// Takes the transaction-scoped advisory lock of each operator, in key order (one lock order
