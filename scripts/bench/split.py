@@ -5,14 +5,21 @@ envoy/envoy.yaml, driven by wrk with the bodies of scripts/bench.sh.
 Variants: bare (router only), lua (the companion Lua filter only), wasm_noroute (the wasm filter
 loaded, no route matching: headers read, nothing inspected), detect_off (Lua + wasm, bodies
 parsed, `detect.enabled: false`), full (envoy/envoy.yaml), full_nolua (the wasm filter without
-the Lua filter).
+the Lua filter), floor_body and floor_callout (Lua + the `floor` example module of
+filter/wasm/examples/floor.rs in place of the filter: bodies buffered and copied into the VM, no
+parsing; floor_callout adds one gRPC health check to the state service per response — the least
+any body-inspecting wasm filter with a callout can cost in this Envoy).
+
+The workload `tool_call` (every response proposes a tool call: one Evaluate callout per request)
+starts the state service on a fresh SQLite store (target/release/llmfw-state).
 
 For each: req/s with CONNECTIONS connections for DURATION s, Envoy CPU time per request (the sum
 of /proc/<pid>/task/*/schedstat run time over the run, divided by the requests: less noisy than
 req/s on shared cores), p50 with one connection, and Envoy RSS idle and after the load.
 
-Run from the repo root after `make wasm` and `cargo build --release -p llmfw-tests --bin
-llmfw-demo-upstream`:  python3 scripts/bench/split.py [workload ...] [--variants a,b]
+Run from the repo root after `make wasm`, `cargo build -p llmfw-filter --example floor --target
+wasm32-wasip1 --profile wasm` and `cargo build --release -p llmfw-state -p llmfw-tests --bin
+llmfw-state --bin llmfw-demo-upstream`:  python3 scripts/bench/split.py [workload ...] [--variants a,b]
 Environment: DURATION (8), LATENCY_DURATION (4), CONNECTIONS (8), ENVOY_CONCURRENCY (1),
 WASM (path of the .wasm, default target/wasm32-wasip1/wasm/llmfw_filter.wasm).
 """
@@ -26,17 +33,19 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, ".run", "split")
-UP, PORT, ADMIN = 18380, 10300, 9931
+UP, PORT, ADMIN, STATE, STATE_ADMIN = 18380, 10300, 9931, 50351, 9391
 DURATION = int(os.environ.get("DURATION", "8"))
 LAT = int(os.environ.get("LATENCY_DURATION", "4"))
 CONN = int(os.environ.get("CONNECTIONS", "8"))
 CONC = os.environ.get("ENVOY_CONCURRENCY", "1")
 WASM = os.path.abspath(os.environ.get("WASM", "target/wasm32-wasip1/wasm/llmfw_filter.wasm"))
+FLOOR = os.path.abspath("target/wasm32-wasip1/wasm/examples/floor.wasm")
 
 BASE = open(os.path.join(ROOT, "envoy", "envoy.yaml")).read()
 BASE = (BASE.replace("port_value: 9901", f"port_value: {ADMIN}")
         .replace("port_value: 10000", f"port_value: {PORT}")
         .replace("port_value: 18080", f"port_value: {UP}")
+        .replace("port_value: 50051", f"port_value: {STATE}")
         .replace("filename: target/wasm32-wasip1/wasm/llmfw_filter.wasm", f"filename: {WASM}"))
 LUA_RE = re.compile(r"                  - name: envoy\.filters\.http\.lua\n.*?(?=                  - name: envoy\.filters\.http\.wasm)", re.S)
 WASM_RE = re.compile(r"                  - name: envoy\.filters\.http\.wasm\n.*?(?=                  - name: envoy\.filters\.http\.router)", re.S)
@@ -49,6 +58,13 @@ def plugin(yaml, edit):
     edit(cfg)
     text = "".join(" " * 30 + line + "\n" for line in json.dumps(cfg, indent=2).splitlines())
     return yaml[: m.start(2)] + text + yaml[m.end(2):]
+
+
+def floor(yaml, callout):
+    m = PLUGIN_RE.search(yaml)
+    text = " " * 30 + json.dumps({"callout": callout}) + "\n"
+    yaml = yaml[: m.start(2)] + text + yaml[m.end(2):]
+    return yaml.replace(f"filename: {WASM}", f"filename: {FLOOR}")
 
 
 def no_route(c):
@@ -66,6 +82,8 @@ VARIANTS = {
     "detect_off": lambda: plugin(BASE, detect_off),
     "full": lambda: BASE,
     "full_nolua": lambda: LUA_RE.sub("", BASE),
+    "floor_body": lambda: floor(BASE, False),
+    "floor_callout": lambda: floor(BASE, True),
 }
 
 
@@ -126,8 +144,20 @@ def main():
     subprocess.run(["python3", "scripts/bench/bodies.py", OUT], check=True)
     up = subprocess.Popen(["target/release/llmfw-demo-upstream", "--listen", f"127.0.0.1:{UP}"],
                           stdout=open(f"{OUT}/upstream.log", "w"), stderr=subprocess.STDOUT)
+    procs = [up]
+    if "tool_call" in workloads:
+        db = f"{OUT}/state.db"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        procs.append(subprocess.Popen(
+            ["target/release/llmfw-state", "--database-url", f"sqlite://{db}",
+             "--listen", f"127.0.0.1:{STATE}", "--admin-listen", f"127.0.0.1:{STATE_ADMIN}"],
+            stdout=open(f"{OUT}/state.log", "w"), stderr=subprocess.STDOUT))
     try:
         wait(f"http://127.0.0.1:{UP}/healthz")
+        if len(procs) > 1:
+            wait(f"http://127.0.0.1:{STATE_ADMIN}/readyz")
         print(f"# {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())} envoy --concurrency {CONC}, "
               f"wrk -c{CONN} -d{DURATION}s (p50: -c1 -d{LAT}s), load average "
               f"{' '.join(open('/proc/loadavg').read().split()[:3])}")
@@ -151,15 +181,18 @@ def main():
                     _, p50, _, _, e2 = wrk(1, LAT, w)
                     print(f"| {w} | {name} | {rps:.0f} | {used / max(n, 1) / 1000:.1f} | {p50:.3f} "
                           f"| {idle:.0f} | {rss_mb(env.pid):.0f} | {errs + e2} |", flush=True)
-                mem = stats("llmfw.vm")
+                mem = " ".join(stats(k) for k in (
+                    "llmfw.vm", "cluster.llmfw_state.upstream_cx_total",
+                    "cluster.llmfw_state.upstream_rq_total")).strip()
                 if mem:
                     print(f"  {name}: {mem}")
             finally:
                 env.terminate()
                 env.wait()
     finally:
-        up.terminate()
-        up.wait()
+        for p in procs:
+            p.terminate()
+            p.wait()
 
 
 if __name__ == "__main__":

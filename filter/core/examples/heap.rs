@@ -2,7 +2,8 @@
 //! after traffic (the benches' inputs). In the wasm VM, linear memory grows to the peak and never
 //! shrinks, so the peak is what a VM costs (pointers are 4 bytes there, so wasm needs somewhat
 //! less than these native numbers).
-//! `cargo run --release -p llmfw-core --example heap [plugin-config.json]`
+//! `cargo run --release -p llmfw-core --example heap [plugin-config.json]`; `-- --patterns`: each
+//! rule regex alone; `-- --allocs`: heap allocations per exchange on the benches' inputs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -18,12 +19,14 @@ use bodies::*;
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
+            COUNT.fetch_add(1, Ordering::Relaxed);
             let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
         }
@@ -102,9 +105,52 @@ fn patterns() {
     );
 }
 
+/// Allocations (and bytes allocated) per call of `work`, averaged over `n` calls after a warm-up.
+fn allocs(name: &str, n: usize, work: &mut dyn FnMut(usize)) {
+    work(usize::MAX);
+    let (count, bytes) = (COUNT.load(Ordering::Relaxed), LIVE.load(Ordering::Relaxed));
+    let before_peak = PEAK.swap(bytes, Ordering::Relaxed);
+    for i in 0..n {
+        work(i);
+    }
+    let per = (COUNT.load(Ordering::Relaxed) - count) as f64 / n as f64;
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(bytes);
+    PEAK.fetch_max(before_peak, Ordering::Relaxed);
+    println!("{name:<58} {per:>8.1} allocations  peak +{peak:>8} bytes");
+}
+
+/// Heap allocations per exchange: the same work as `scripts/bench.sh` sends through Envoy
+/// (default scan cache; inputs built before counting).
+fn alloc_counts(config: &Arc<Config>) {
+    let chat = chat_4k();
+    let answer = text_response();
+    let calls = tool_response();
+    let short =
+        br#"{"model":"demo","messages":[{"role":"user","content":"What is the weather?"}]}"#;
+    let turns: Vec<Vec<u8>> = (0..101).map(|t| transcript_turn(t as u64)).collect();
+    allocs(
+        "chat_4k request + text answer (texts cached)",
+        100,
+        &mut |_| response_path(config, &chat, &answer),
+    );
+    allocs(
+        "short request + answer with two tool calls",
+        100,
+        &mut |_| response_path(config, short, &calls),
+    );
+    allocs(
+        "transcript_64k, last tool result new + text answer",
+        100,
+        &mut |i| response_path(config, &turns[i.min(100)], &answer),
+    );
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--patterns") {
         return patterns();
+    }
+    if std::env::args().nth(1).as_deref() == Some("--allocs") {
+        return alloc_counts(&Arc::new(Config::from_json(CONFIG_CACHED).unwrap()));
     }
     let raw = match std::env::args().nth(1) {
         Some(path) => std::fs::read(path).unwrap(),

@@ -5,7 +5,8 @@
 //! DFA caches are built on first use, once per VM) are not counted. Workloads: `chat_4k`,
 //! `transcript_64k`, `transcript_64k_resent_cached`, `response`, `stream`, and what
 //! `scripts/bench.sh` sends through Envoy (default scan cache, request and text answer):
-//! `bench_chat_4k` (the same body every time) and `bench_transcript_64k` (a new last result).
+//! `bench_chat_4k` (the same body every time), `bench_transcript_64k` (a new last result) and
+//! `bench_tool_call` (a short request, an answer with two tool calls to the encoded callout).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -15,6 +16,9 @@ use llmfw_core::config::Config;
 #[path = "../benches/bodies.rs"]
 mod bodies;
 use bodies::*;
+
+const TOOL_REQUEST: &[u8] =
+    br#"{"model":"demo","messages":[{"role":"user","content":"What is the weather in Paris?"}]}"#;
 
 #[inline(never)]
 fn measured(work: &dyn Fn(), iterations: usize) {
@@ -47,6 +51,8 @@ fn main() {
             request_path(&cached, &transcript_turn(turn.get()));
         }),
         "bench_chat_4k" => Box::new(|| response_path(&cached, &small, &answer)),
+        // A short request whose answer proposes tool calls: the `tool_call` workload's shape.
+        "bench_tool_call" => Box::new(|| response_path(&cached, TOOL_REQUEST, &response)),
         "bench_transcript_64k" => Box::new(|| {
             turn.set(turn.get() + 1);
             response_path(&cached, &transcript_turn(turn.get()), &answer);

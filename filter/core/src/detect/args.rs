@@ -118,12 +118,14 @@ const LARGE_NFA_BYTES: usize = 1 << 20;
 /// Compiles a rule the way `regex::Regex::new` does, except that a rule whose NFA is large
 /// (`sql.union_select`: a Unicode class repeated `{1,200}`) is built without the lazy DFA. The
 /// lazy DFA needs a reverse NFA, which for that rule costs 7.8 MB live and 42 MB at the peak of
-/// its construction (natively), and wasm linear memory never shrinks below such a peak. The
-/// matches are the same (every engine of the meta regex reports the same leftmost-first match;
-/// only the speed differs), and arguments are short.
+/// its construction (natively), and wasm linear memory never shrinks below such a peak. It is
+/// searched by the PikeVM, not the bounded backtracker: the backtracker clears a visited set of
+/// NFA states × haystack bytes on every search, for this NFA hundreds of KiB per argument (39 %
+/// of a tool-call response's instructions). The matches are the same (every engine of the meta
+/// regex reports the same leftmost-first match; only the speed differs).
 fn compile(pattern: &str) -> Result<Regex, String> {
     let forward_only = Regex::builder()
-        .configure(Regex::config().hybrid(false).dfa(false))
+        .configure(Regex::config().hybrid(false).dfa(false).backtrack(false))
         .build(pattern)
         .map_err(|e| e.to_string())?;
     if forward_only.memory_usage() > LARGE_NFA_BYTES {

@@ -3,9 +3,11 @@
 //! already scanned on an earlier turn. The findings of [`super::Detector::scan_text`] are a pure
 //! function of (channel, text) under one compiled detector, so they can be kept and reused.
 //!
-//! - Key: a 64-bit SipHash of (channel, text). The entry also keeps the text itself and a hit
-//!   requires the channel and the text to be equal, so a hash collision is a miss, never a wrong
-//!   verdict (an attacker cannot make a malicious text reuse a benign text's findings).
+//! - Key: a 64-bit hash of (channel, text) (foldhash, `hashbrown`'s default, with a seed chosen
+//!   per cache). The entry also keeps the text itself and a hit requires the channel and the text
+//!   to be equal, so a hash collision is a miss, never a wrong verdict (an attacker cannot make a
+//!   malicious text reuse a benign text's findings; the random seed also keeps them from
+//!   precomputing texts that collide with another's to evict it).
 //! - Bounded: two generations of at most half the byte budget each (text bytes plus
 //!   [`ENTRY_OVERHEAD`] per entry). When the current generation is full it becomes the previous
 //!   one and the old previous one is dropped; a hit in the previous generation moves the entry
@@ -14,11 +16,11 @@
 //! - Lives in the [`super::Detector`], so a new plugin config starts with an empty cache, and
 //!   each Envoy worker's VM has its own (no sharing across workers, no locking contention).
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
+
+use hashbrown::{DefaultHashBuilder, HashMap};
 
 use super::{Channel, Finding};
 
@@ -60,6 +62,7 @@ pub struct CacheStats {
 /// The scan cache (see the module docs). Cloning gives an empty cache with the same budget.
 pub struct ScanCache {
     budget: usize,
+    hasher: DefaultHashBuilder,
     inner: Mutex<Generations>,
 }
 
@@ -78,13 +81,6 @@ impl Clone for ScanCache {
     }
 }
 
-fn key(channel: Channel, text: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    channel.hash(&mut h);
-    text.hash(&mut h);
-    h.finish()
-}
-
 fn cost(text: &str) -> usize {
     text.len() + ENTRY_OVERHEAD
 }
@@ -94,6 +90,7 @@ impl ScanCache {
     pub fn new(budget: usize) -> ScanCache {
         ScanCache {
             budget,
+            hasher: DefaultHashBuilder::default(),
             inner: Mutex::new(Generations::default()),
         }
     }
@@ -101,6 +98,10 @@ impl ScanCache {
     /// The byte budget.
     pub fn budget(&self) -> usize {
         self.budget
+    }
+
+    fn key(&self, channel: Channel, text: &str) -> u64 {
+        self.hasher.hash_one((channel, text))
     }
 
     /// The findings for (channel, text): from the cache, or computed by `scan` and kept.
@@ -114,7 +115,7 @@ impl ScanCache {
         if cost(text) > half {
             return scan().into();
         }
-        let k = key(channel, text);
+        let k = self.key(channel, text);
         if let Some(found) = self.lookup(k, channel, text) {
             return found;
         }

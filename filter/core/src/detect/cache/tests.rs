@@ -98,7 +98,7 @@ fn entries_used_every_turn_survive_turnover() {
 fn a_hash_collision_is_a_miss_not_a_wrong_verdict() {
     let cache = ScanCache::new(1 << 20);
     // Store findings for a benign text under the key a malicious text hashes to.
-    let k = key(Channel::ToolResult, "malicious");
+    let k = cache.key(Channel::ToolResult, "malicious");
     cache.insert(k, Channel::ToolResult, "benign", Arc::from(Vec::new()));
     let mut scanned = false;
     let got = cache.get_or_scan(Channel::ToolResult, "malicious", || {
