@@ -79,7 +79,8 @@ fuzz:
 	@scripts/fuzz.sh
 
 ## Benchmarks: the core's criterion benches, the state service's gRPC load on SQLite and
-## PostgreSQL, and Envoy side by side, bare and with the filter (scripts/bench.sh); numbers go
+## PostgreSQL, Envoy side by side, bare and with the filter (scripts/bench.sh), and the filter
+## against the floor of any body-inspecting wasm filter (scripts/bench/split.py); numbers go
 ## into docs/performance.md.
 bench: build
 	$(CARGO) bench -p llmfw-core --bench exchange -- --warm-up-time 2 --measurement-time 5
@@ -90,3 +91,5 @@ bench: build
 	  psql "$$DB" -qc 'DROP DATABASE IF EXISTS llmfw_bench' -c 'CREATE DATABASE llmfw_bench' && \
 	  target/release/llmfw-state bench --database-url "$${DB%/*}/llmfw_bench" --events 20000 --concurrency 32
 	scripts/bench.sh
+	$(CARGO) build -q -p llmfw-filter --example floor --target wasm32-wasip1 --profile wasm
+	python3 scripts/bench/split.py chat_4k tool_call --variants=bare,floor_body,floor_callout,full --rounds=3

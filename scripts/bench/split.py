@@ -19,13 +19,16 @@ req/s on shared cores), p50 with one connection, and Envoy RSS idle and after th
 
 Run from the repo root after `make wasm`, `cargo build -p llmfw-filter --example floor --target
 wasm32-wasip1 --profile wasm` and `cargo build --release -p llmfw-state -p llmfw-tests --bin
-llmfw-state --bin llmfw-demo-upstream`:  python3 scripts/bench/split.py [workload ...] [--variants a,b]
+llmfw-state --bin llmfw-demo-upstream`:
+  python3 scripts/bench/split.py [workload ...] [--variants=a,b] [--rounds=N]
+With --rounds=N the variants run N times in turn and the medians are printed at the end.
 Environment: DURATION (8), LATENCY_DURATION (4), CONNECTIONS (8), ENVOY_CONCURRENCY (1),
 WASM (path of the .wasm, default target/wasm32-wasip1/wasm/llmfw_filter.wasm).
 """
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -133,12 +136,32 @@ def stats(admin_filter):
     return " ".join(l for l in text.splitlines() if admin_filter in l)
 
 
+def summary(results, workloads, names, rounds):
+    """Medians over the rounds, and req/s as a ratio to bare Envoy's median where bare ran."""
+    print(f"\nMedians of {rounds} rounds (variants alternated within each round):")
+    print("| workload | variant | req/s | ratio to bare | Envoy CPU µs/req | p50 ms |")
+    print("|---|---|---:|---:|---:|---:|")
+    for w in workloads:
+        bare = results.get((w, "bare"))
+        bare_rps = statistics.median(r[0] for r in bare) if bare else None
+        for name in names:
+            rows = results[(w, name)]
+            rps = statistics.median(r[0] for r in rows)
+            ratio = f"{rps / bare_rps:.2f}" if bare_rps else "—"
+            print(f"| {w} | {name} | {rps:.0f} | {ratio} | "
+                  f"{statistics.median(r[1] for r in rows):.1f} | "
+                  f"{statistics.median(r[2] for r in rows):.3f} |")
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     names = list(VARIANTS)
+    rounds = 1
     for a in sys.argv[1:]:
         if a.startswith("--variants="):
             names = a.split("=", 1)[1].split(",")
+        if a.startswith("--rounds="):
+            rounds = int(a.split("=", 1)[1])
     workloads = args or ["chat_4k"]
     os.makedirs(OUT, exist_ok=True)
     subprocess.run(["python3", "scripts/bench/bodies.py", OUT], check=True)
@@ -163,7 +186,8 @@ def main():
               f"{' '.join(open('/proc/loadavg').read().split()[:3])}")
         print("| workload | variant | req/s | Envoy CPU µs/req | p50 ms | RSS idle MB | RSS after MB | errors |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
-        for name in names:
+        results = {}
+        for name in [n for _ in range(rounds) for n in names]:
             path = f"{OUT}/envoy-{name}.yaml"
             open(path, "w").write(VARIANTS[name]())
             env = subprocess.Popen(
@@ -179,6 +203,7 @@ def main():
                     rps, _, _, n, errs = wrk(CONN, DURATION, w)
                     used = cpu_ns(env.pid) - before
                     _, p50, _, _, e2 = wrk(1, LAT, w)
+                    results.setdefault((w, name), []).append((rps, used / max(n, 1) / 1000, p50))
                     print(f"| {w} | {name} | {rps:.0f} | {used / max(n, 1) / 1000:.1f} | {p50:.3f} "
                           f"| {idle:.0f} | {rss_mb(env.pid):.0f} | {errs + e2} |", flush=True)
                 mem = " ".join(stats(k) for k in (
@@ -189,6 +214,8 @@ def main():
             finally:
                 env.terminate()
                 env.wait()
+        if rounds > 1:
+            summary(results, workloads, names, rounds)
     finally:
         for p in procs:
             p.terminate()
