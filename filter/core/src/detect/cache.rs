@@ -3,11 +3,14 @@
 //! already scanned on an earlier turn. The findings of [`super::Detector::scan_text`] are a pure
 //! function of (channel, text) under one compiled detector, so they can be kept and reused.
 //!
-//! - Key: a 64-bit hash of (channel, text) (foldhash, `hashbrown`'s default, with a seed chosen
-//!   per cache). The entry also keeps the text itself and a hit requires the channel and the text
-//!   to be equal, so a hash collision is a miss, never a wrong verdict (an attacker cannot make a
-//!   malicious text reuse a benign text's findings; the random seed also keeps them from
-//!   precomputing texts that collide with another's to evict it).
+//! - Key: a 64-bit foldhash (`hashbrown`'s default hasher) of (channel, text). The entry also
+//!   keeps the text itself and a hit requires the channel and the text to be equal, so a hash
+//!   collision is a miss, never a wrong verdict (an attacker cannot make a malicious text reuse a
+//!   benign text's findings). The hash is not keyed with a secret — in wasm foldhash seeds itself
+//!   from addresses, which are fixed, as the fixed-key SipHash used before was — so colliding
+//!   texts could be precomputed; all they can do is evict each other (a scan, as without cache).
+//!   The maps keep std's randomly keyed hasher for these 64-bit keys, so bucket placement cannot
+//!   be steered into long probe sequences.
 //! - Bounded: two generations of at most half the byte budget each (text bytes plus
 //!   [`ENTRY_OVERHEAD`] per entry). When the current generation is full it becomes the previous
 //!   one and the old previous one is dropped; a hit in the previous generation moves the entry
@@ -16,11 +19,12 @@
 //! - Lives in the [`super::Detector`], so a new plugin config starts with an empty cache, and
 //!   each Envoy worker's VM has its own (no sharing across workers, no locking contention).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use hashbrown::{DefaultHashBuilder, HashMap};
+use hashbrown::DefaultHashBuilder;
 
 use super::{Channel, Finding};
 

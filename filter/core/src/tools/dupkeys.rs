@@ -3,7 +3,7 @@
 //! repeated key anywhere in tool arguments is a finding. A linear, allocation-light scan of the
 //! raw text (depth-bounded; malformed input is simply "no duplicates found").
 
-use hashbrown::HashSet;
+use std::collections::HashSet;
 use std::borrow::Cow;
 
 /// Deepest nesting scanned.
