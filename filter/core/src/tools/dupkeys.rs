@@ -3,8 +3,8 @@
 //! repeated key anywhere in tool arguments is a finding. A linear, allocation-light scan of the
 //! raw text (depth-bounded; malformed input is simply "no duplicates found").
 
-use std::collections::HashSet;
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// Deepest nesting scanned.
 const MAX_DEPTH: usize = 128;
