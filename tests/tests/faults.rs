@@ -554,13 +554,16 @@ async fn state_service_hung_then_replaced() {
         },
     )
     .await;
-    // every call during the hang waited for the callout timeout, not much longer
+    // every call during the hang waited for the callout timeout, not much longer. Envoy arms
+    // its timers on the event loop's cached clock (millisecond resolution), so one fires up to
+    // about a millisecond early by the client's clock (seen once: 499.91 ms for 500 ms); a call
+    // failed fast (refused, reset) instead of timing out takes a few milliseconds at most.
     for s in samples
         .iter()
         .filter(|s| s.start >= fault_start && s.end <= fault_end)
     {
         assert!(
-            s.end - s.start >= CALLOUT_TIMEOUT,
+            s.end - s.start >= CALLOUT_TIMEOUT - Duration::from_millis(5),
             "answered before the timeout: {s:?}"
         );
         assert!(
