@@ -547,12 +547,21 @@ async fn retention_prunes_events_and_keeps_summaries(db: Db) {
     assert_eq!(body["operator"]["events"], 2);
     let (_, g) = srv.call("get", "/v1/operators/op1/graph", None).await;
     assert_eq!(g["targets"][0]["phases"], json!(["recon", "exploit"]));
-    let metrics = srv
-        .raw("get", "/metrics", None, None)
-        .await
-        .text()
-        .await
-        .unwrap();
+    // the retention task counts the pruned events after the delete commits, so the counter
+    // may lag the read above by a moment
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = srv
+            .raw("get", "/metrics", None, None)
+            .await
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("llmfw_state_pruned_events_total 2\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         metrics.contains("llmfw_state_pruned_events_total 2\n"),
         "{metrics}"
