@@ -163,6 +163,7 @@ mod tests {
             },
             inserted: 1,
             retried: false,
+            conflict: false,
         }
     }
 

@@ -263,6 +263,16 @@ impl StateServer {
         let request_id = eval.request_id.clone();
         let events = eval.events.len();
         let outcome = self.batcher.evaluate(eval).await?;
+        if outcome.conflict {
+            self.metrics.request_id_conflict();
+            tracing::warn!(
+                %request_id,
+                events,
+                retried = outcome.retried,
+                "request id reused with other tool calls: refused"
+            );
+            return Ok(outcome.verdict);
+        }
         if outcome.retried {
             tracing::debug!(%request_id, events, "retried request, answering stored verdict");
             return Ok(outcome.verdict);

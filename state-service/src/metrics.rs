@@ -14,6 +14,8 @@ pub const ACTIONS_TOTAL: &str = "llmfw_state_actions_total";
 pub const STORE_ERRORS_TOTAL: &str = "llmfw_state_store_errors_total";
 /// Counter: events deleted by retention.
 pub const PRUNED_EVENTS_TOTAL: &str = "llmfw_state_pruned_events_total";
+/// Counter: `Evaluate` calls whose request id was stored before with other content (refused).
+pub const REQUEST_ID_CONFLICTS_TOTAL: &str = "llmfw_state_request_id_conflicts_total";
 /// Histogram: `Evaluate` latency in seconds.
 pub const EVALUATE_SECONDS: &str = "llmfw_state_evaluate_seconds";
 
@@ -29,6 +31,7 @@ pub struct Metrics {
     actions: [AtomicU64; 4],
     store_errors: AtomicU64,
     pruned_events: AtomicU64,
+    request_id_conflicts: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -52,6 +55,11 @@ impl Metrics {
     /// Counts events deleted by retention.
     pub fn pruned(&self, events: u64) {
         self.pruned_events.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Counts one request whose id was reused with other content.
+    pub fn request_id_conflict(&self) {
+        self.request_id_conflicts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Observes the latency of one `Evaluate`.
@@ -98,6 +106,16 @@ impl Metrics {
         let _ = writeln!(out, "{PRUNED_EVENTS_TOTAL} {}", load(&self.pruned_events));
         let _ = writeln!(
             out,
+            "# HELP {REQUEST_ID_CONFLICTS_TOTAL} Evaluate calls refused: request id reused with other tool calls."
+        );
+        let _ = writeln!(out, "# TYPE {REQUEST_ID_CONFLICTS_TOTAL} counter");
+        let _ = writeln!(
+            out,
+            "{REQUEST_ID_CONFLICTS_TOTAL} {}",
+            load(&self.request_id_conflicts)
+        );
+        let _ = writeln!(
+            out,
             "# HELP {EVALUATE_SECONDS} Evaluate latency in seconds."
         );
         let _ = writeln!(out, "# TYPE {EVALUATE_SECONDS} histogram");
@@ -127,6 +145,7 @@ mod tests {
         m.evaluation(Action::Block);
         m.store_error();
         m.pruned(7);
+        m.request_id_conflict();
         m.observe(Duration::from_millis(3));
         let text = m.render();
         assert!(text.contains("llmfw_state_evaluations_total 1\n"));
@@ -134,6 +153,7 @@ mod tests {
         assert!(text.contains("llmfw_state_actions_total{action=\"allow\"} 0\n"));
         assert!(text.contains("llmfw_state_store_errors_total 1\n"));
         assert!(text.contains("llmfw_state_pruned_events_total 7\n"));
+        assert!(text.contains("llmfw_state_request_id_conflicts_total 1\n"));
         assert!(text.contains("llmfw_state_evaluate_seconds_bucket{le=\"0.0025\"} 0\n"));
         assert!(text.contains("llmfw_state_evaluate_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("llmfw_state_evaluate_seconds_count 1\n"));

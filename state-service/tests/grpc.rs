@@ -166,3 +166,59 @@ async fn campaign_is_blocked_and_the_block_survives_a_restart() {
     drop(c);
     srv.stop().await;
 }
+
+/// Issue 16: a request id reused for another call gets no stored verdict: the new call is
+/// judged, refused with a defined reason, recorded, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_request_id_is_refused_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let srv = start(&url).await;
+    let mut c = srv.client().await;
+    let allowed = c
+        .evaluate(req("op1", "s1", "r1", "get_weather", "berlin"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(allowed.action, v1::Action::Allow as i32, "{allowed:?}");
+    // a real retry: the stored verdict
+    let retry = c
+        .evaluate(req("op1", "s1", "r1", "get_weather", "berlin"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.action, v1::Action::Allow as i32);
+    // the same id with another call: BLOCK with the reason, per event too
+    let reused = c
+        .evaluate(req("op1", "s1", "r1", "data_export", T))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reused.action, v1::Action::Block as i32, "{reused:?}");
+    assert_eq!(
+        reused.reasons[0],
+        llmfw_state::store::idempotency::REASON_REQUEST_ID_REUSED
+    );
+    assert_eq!(reused.verdicts.len(), 1);
+    assert_eq!(reused.verdicts[0].action, v1::Action::Block as i32);
+    assert!(reused.approval_id.is_empty());
+    // another operator may use the id
+    let other = c
+        .evaluate(req("op2", "s1", "r1", "get_weather", "berlin"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(other.action, v1::Action::Allow as i32, "{other:?}");
+    let metrics = reqwest::get(format!("http://{}/metrics", srv.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("llmfw_state_request_id_conflicts_total 1\n"),
+        "{metrics}"
+    );
+    drop(c);
+    srv.stop().await;
+}

@@ -5,6 +5,7 @@
 
 mod admin;
 mod batch;
+mod idempotency;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,8 +59,11 @@ async fn evaluate(store: &dyn Store, e: &Evaluation) -> Verdict {
         .load_request(&e.subject.operator, &e.request_id)
         .await
         .unwrap();
-    if !stored.is_empty() {
-        return verdict_from_stored(&stored);
+    let digest = super::idempotency::request_digest(e);
+    match super::idempotency::prior(&stored, &digest) {
+        super::idempotency::Prior::Retry => return verdict_from_stored(&stored),
+        super::idempotency::Prior::Conflict => panic!("request id reused: use evaluate_batch"),
+        super::idempotency::Prior::Fresh => {}
     }
     let snap = store
         .load_snapshot(&EngineConfig::default(), e)
@@ -364,6 +368,18 @@ macro_rules! contract_suite {
             async fn failed_batch_writes_nothing() {
                 let (store, guard) = $open().await;
                 super::batch::failed_batch_writes_nothing(store.as_ref(), &guard).await;
+            }
+
+            #[tokio::test]
+            async fn reused_request_id_is_refused_and_recorded() {
+                let (store, _guard) = $open().await;
+                super::idempotency::reused_request_id_is_refused_and_recorded(store.as_ref()).await;
+            }
+
+            #[tokio::test]
+            async fn reuse_inside_one_batch() {
+                let (store, _guard) = $open().await;
+                super::idempotency::reuse_inside_one_batch(store.as_ref()).await;
             }
 
             #[tokio::test]

@@ -11,6 +11,7 @@
 mod admin;
 #[macro_use]
 mod shared_sql;
+pub mod idempotency;
 mod postgres;
 mod sqlite;
 
@@ -93,6 +94,8 @@ pub struct StoredEvent {
     pub reasons: Vec<String>,
     /// Approval id, if the verdict was REQUIRE_APPROVAL.
     pub approval_id: Option<String>,
+    /// [`idempotency::request_digest`] of the request the event came in ('' before schema 6).
+    pub request_digest: String,
 }
 
 /// A stored session row (kept by retention, removed only by an operator reset).
@@ -228,6 +231,21 @@ pub struct Evaluated {
     pub inserted: u64,
     /// The request id was stored before: `verdict` is the stored verdict, nothing was written.
     pub retried: bool,
+    /// The request id was stored before with other content: the events were recorded under
+    /// [`idempotency::conflict_id`] and refused (see [`idempotency`]).
+    pub conflict: bool,
+}
+
+impl Evaluated {
+    /// The answer to a retried request: its stored verdict, nothing written.
+    pub fn retried(stored: &[StoredEvent], conflict: bool) -> Evaluated {
+        Evaluated {
+            verdict: verdict_from_stored(stored),
+            inserted: 0,
+            retried: true,
+            conflict,
+        }
+    }
 }
 
 /// The storage contract of the state service.
@@ -459,7 +477,7 @@ pub async fn migrate(url: &str) -> Result<i64, StoreError> {
 
 /// The schema version of this build: the number of the latest migration (both backends have
 /// the same numbered migrations).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Compares the applied schema version with the latest migration of `migrator`.
 pub(crate) fn check_schema(
@@ -621,6 +639,7 @@ pub(crate) fn decode_event(
     risk: f64,
     reasons: &str,
     approval_id: Option<String>,
+    request_digest: String,
 ) -> Result<StoredEvent, StoreError> {
     let targets: Vec<String> =
         serde_json::from_str(targets).map_err(|e| StoreError::Corrupt(format!("targets: {e}")))?;
@@ -637,5 +656,6 @@ pub(crate) fn decode_event(
         risk,
         reasons,
         approval_id,
+        request_digest,
     })
 }

@@ -127,7 +127,7 @@ macro_rules! request_events {
     ($conn:expr, $operator:expr, $request_id:expr) => {{
         let rows = sqlx::query(
             "SELECT call_id, tool, CAST(phase AS BIGINT), targets, action, risk, reasons, \
-             approval_id FROM events WHERE operator_id = $1 AND request_id = $2 \
+             approval_id, request_digest FROM events WHERE operator_id = $1 AND request_id = $2 \
              ORDER BY event_index",
         )
         .bind($operator)
@@ -149,6 +149,7 @@ macro_rules! request_events {
                     r.try_get(5)?,
                     &reasons,
                     r.try_get(7)?,
+                    r.try_get(8)?,
                 )
             })
             .collect()

@@ -11,10 +11,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection as _, Row};
 
+use super::idempotency::{conflict_eval, prior, refuse, request_digest, Prior};
 use super::{
-    digests, event_rows, graph_node, recent_event, target_values, verdict_from_stored, Approval,
-    CampaignGraph, Evaluated, GraphEdge, RecordOutcome, SessionRow, Store, StoreError, StoreFuture,
-    StoredEvent,
+    digests, event_rows, graph_node, recent_event, target_values, Approval, CampaignGraph,
+    Evaluated, GraphEdge, RecordOutcome, SessionRow, Store, StoreError, StoreFuture, StoredEvent,
 };
 use crate::engine::memory::TACTICAL_SIZE;
 use crate::engine::{
@@ -26,8 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 const INSERT_EVENT: &str = "INSERT INTO events (operator_id, request_id, call_id, event_index, \
      session_id, tenant, observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, \
-     args_digest, category) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     args_digest, category, request_digest) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (operator_id, request_id, call_id) DO NOTHING";
 
 const UPSERT_TARGET: &str = "INSERT INTO operator_targets (operator_id, target, max_phase, \
@@ -425,6 +425,7 @@ async fn write_on(
     delta: &Delta,
 ) -> Result<RecordOutcome, StoreError> {
     let rows = event_rows(eval, verdict)?;
+    let digest = request_digest(eval);
     let s = &eval.subject;
     let now = eval.observed_at_ms;
     // Rows are locked in one order in every transaction — events, budget counters by
@@ -451,6 +452,7 @@ async fn write_on(
             .bind(&row.approval_id)
             .bind(&row.args_digest)
             .bind(&row.category)
+            .bind(&digest)
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -556,36 +558,45 @@ async fn evaluate_on(
     cfg: &EngineConfig,
     eval: &Evaluation,
 ) -> Result<Evaluated, StoreError> {
+    let digest = request_digest(eval);
     let stored = request_on(conn, &eval.subject.operator, &eval.request_id).await?;
-    if !stored.is_empty() {
-        return Ok(Evaluated {
-            verdict: verdict_from_stored(&stored),
-            inserted: 0,
-            retried: true,
-        });
-    }
+    let (conflict, eval) = match prior(&stored, &digest) {
+        Prior::Fresh => (false, std::borrow::Cow::Borrowed(eval)),
+        Prior::Retry => return Ok(Evaluated::retried(&stored, false)),
+        Prior::Conflict => {
+            let derived = conflict_eval(eval, &digest);
+            let stored = request_on(conn, &derived.subject.operator, &derived.request_id).await?;
+            if !stored.is_empty() {
+                // the conflicting request again: its stored (refused) verdict
+                return Ok(Evaluated::retried(&stored, true));
+            }
+            (true, std::borrow::Cow::Owned(derived))
+        }
+    };
+    let eval = eval.as_ref();
     let mut attempt = 0;
     loop {
         attempt += 1;
         let snapshot = snapshot_on(conn, cfg, eval).await?;
-        let (verdict, delta) = engine::evaluate(cfg, &snapshot, eval);
+        let (mut verdict, mut delta) = engine::evaluate(cfg, &snapshot, eval);
+        if conflict {
+            refuse(&mut verdict, &mut delta);
+        }
+        let done = |verdict, outcome: RecordOutcome| Evaluated {
+            verdict,
+            inserted: outcome.inserted,
+            retried: false,
+            conflict,
+        };
         if delta.consumed.is_empty() {
             let outcome = write_on(conn, eval, &verdict, &delta).await?;
-            return Ok(Evaluated {
-                verdict,
-                inserted: outcome.inserted,
-                retried: false,
-            });
+            return Ok(done(verdict, outcome));
         }
         let mut savepoint = conn.begin().await?;
         match write_on(&mut savepoint, eval, &verdict, &delta).await {
             Ok(outcome) => {
                 savepoint.commit().await?;
-                return Ok(Evaluated {
-                    verdict,
-                    inserted: outcome.inserted,
-                    retried: false,
-                });
+                return Ok(done(verdict, outcome));
             }
             Err(StoreError::Conflict(_)) if attempt < 3 => savepoint.rollback().await?,
             Err(e) => return Err(e),

@@ -11,9 +11,10 @@ use crate::engine::{
     self, approval_binding, Delta, EngineConfig, Evaluation, Grant, PhaseSet, Snapshot,
     TargetState, Verdict,
 };
+use crate::store::idempotency::{conflict_eval, prior, refuse, request_digest, Prior};
 use crate::store::{
-    digests, event_rows, operator_lock_keys, recent_event, target_values, verdict_from_stored,
-    Evaluated, RecordOutcome, StoreError, StoredEvent,
+    digests, event_rows, operator_lock_keys, recent_event, target_values, Evaluated, RecordOutcome,
+    StoreError, StoredEvent,
 };
 
 /// The whole snapshot of one evaluation and its retry check as one statement (one round trip):
@@ -151,9 +152,9 @@ pub(super) async fn snapshot_on(
 const WRITE_EVALUATION: &str = "WITH ev AS ( \
      INSERT INTO events (operator_id, request_id, call_id, event_index, session_id, tenant, \
      observed_at_ms, tool, phase, targets, action, risk, reasons, approval_id, args_digest, \
-     category) \
+     category, request_digest) \
      SELECT $1, $2, e.call_id, e.idx, $3, $4, $5, e.tool, e.phase, e.targets, e.action, e.risk, \
-     e.reasons, e.approval_id, e.digest, e.category \
+     e.reasons, e.approval_id, e.digest, e.category, $40 \
      FROM unnest($6::TEXT[], $7::INTEGER[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[], \
      $11::TEXT[], $12::DOUBLE PRECISION[], $13::TEXT[], $14::TEXT[], $15::TEXT[], $39::TEXT[]) \
      AS e(call_id, idx, tool, phase, targets, action, risk, reasons, approval_id, digest, \
@@ -378,6 +379,7 @@ pub(super) async fn write_on(
                 .collect::<Vec<_>>(),
         )
         .bind(rows.iter().map(|r| r.category.as_str()).collect::<Vec<_>>())
+        .bind(request_digest(eval))
         .fetch_one(&mut *conn)
         .await?;
     Ok(RecordOutcome {
@@ -424,36 +426,45 @@ pub(super) async fn evaluate_on(
     cfg: &EngineConfig,
     eval: &Evaluation,
 ) -> Result<Evaluated, StoreError> {
+    let digest = request_digest(eval);
+    let mut current = std::borrow::Cow::Borrowed(eval);
+    let mut conflict = false;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (snapshot, retried) = snapshot_on(conn, cfg, eval).await?;
-        if retried {
-            let stored = request_on(conn, &eval.subject.operator, &eval.request_id).await?;
-            return Ok(Evaluated {
-                verdict: verdict_from_stored(&stored),
-                inserted: 0,
-                retried: true,
-            });
+        let e = current.as_ref();
+        let (snapshot, stored_before) = snapshot_on(conn, cfg, e).await?;
+        if stored_before {
+            let stored = request_on(conn, &e.subject.operator, &e.request_id).await?;
+            if conflict || prior(&stored, &digest) == Prior::Retry {
+                // a retry (of the conflicting request, too): its stored verdict
+                return Ok(Evaluated::retried(&stored, conflict));
+            }
+            // the id was used for other calls: evaluate these under the derived id, refused
+            current = std::borrow::Cow::Owned(conflict_eval(eval, &digest));
+            conflict = true;
+            attempt -= 1;
+            continue;
         }
-        let (verdict, delta) = engine::evaluate(cfg, &snapshot, eval);
+        let (mut verdict, mut delta) = engine::evaluate(cfg, &snapshot, e);
+        if conflict {
+            refuse(&mut verdict, &mut delta);
+        }
+        let done = |verdict, outcome: RecordOutcome| Evaluated {
+            verdict,
+            inserted: outcome.inserted,
+            retried: false,
+            conflict,
+        };
         if delta.consumed.is_empty() {
-            let outcome = write_on(conn, eval, &verdict, &delta).await?;
-            return Ok(Evaluated {
-                verdict,
-                inserted: outcome.inserted,
-                retried: false,
-            });
+            let outcome = write_on(conn, e, &verdict, &delta).await?;
+            return Ok(done(verdict, outcome));
         }
         let mut savepoint = conn.begin().await?;
-        match write_on(&mut savepoint, eval, &verdict, &delta).await {
+        match write_on(&mut savepoint, e, &verdict, &delta).await {
             Ok(outcome) => {
                 savepoint.commit().await?;
-                return Ok(Evaluated {
-                    verdict,
-                    inserted: outcome.inserted,
-                    retried: false,
-                });
+                return Ok(done(verdict, outcome));
             }
             Err(StoreError::Conflict(_)) if attempt < 3 => savepoint.rollback().await?,
             Err(e) => return Err(e),
