@@ -161,11 +161,21 @@ fn plausible_secret(key: &str, value: &str) -> bool {
     if PLACEHOLDERS.iter().any(|p| lower.contains(p)) || v.starts_with('$') || v.starts_with('%') {
         return false;
     }
+    // A word of a language written with letters beyond ASCII (`tarafından`, `Geçerli` after
+    // "passwd" in a Turkish man page) is prose, not a password: letters only, at most the first
+    // one upper case.
+    if !v.is_ascii()
+        && v.chars().all(char::is_alphabetic)
+        && v.chars().skip(1).all(|c| !c.is_uppercase())
+    {
+        return false;
+    }
+    // Character classes by character: a non-ASCII letter is a letter, not a symbol.
     let classes = [
-        v.bytes().any(|b| b.is_ascii_lowercase()),
-        v.bytes().any(|b| b.is_ascii_uppercase()),
+        v.chars().any(char::is_lowercase),
+        v.chars().any(char::is_uppercase),
         v.bytes().any(|b| b.is_ascii_digit()),
-        v.bytes().any(|b| !b.is_ascii_alphanumeric()),
+        v.chars().any(|c| !c.is_alphanumeric()),
     ]
     .iter()
     .filter(|&&x| x)
@@ -451,7 +461,7 @@ impl Secrets {
     /// `folded` is [`super::fold`] of `text`, where rule triggers are looked up.
     pub fn scan<'a>(&'a self, text: &str, folded: &str, original: bool) -> Vec<Match<'a>> {
         let mut out = Vec::new();
-        self.scan_rules(self.rules.iter(), text, Some(folded), &mut out);
+        self.scan_rules(self.rules.iter(), text, Some(folded), false, &mut out);
         // Separator-split keys ("s k - l i v e", "sk..live..", "s*k*-"): a compact form of short
         // texts, provider formats only.
         if original && text.len() <= 4096 {
@@ -461,11 +471,11 @@ impl Secrets {
                 .collect();
             if compact != text {
                 let rules = self.compact.iter().filter_map(|&i| self.rules.get(i));
-                self.scan_rules(rules, &compact, None, &mut out);
+                self.scan_rules(rules, &compact, None, false, &mut out);
             }
             if let Some(joined) = reassemble(text) {
                 let mut extra = Vec::new();
-                self.scan_rules(self.rules.iter(), &joined, None, &mut extra);
+                self.scan_rules(self.rules.iter(), &joined, None, false, &mut extra);
                 out.extend(
                     extra
                         .into_iter()
@@ -476,11 +486,23 @@ impl Secrets {
         out
     }
 
+    /// Every match of every rule in `text` (not only the first per rule), spans as in [`scan`]
+    /// (the value for rules with a validator): what response-text redaction replaces. No compact
+    /// or reassembled forms, whose spans do not map back onto the text.
+    ///
+    /// [`scan`]: Secrets::scan
+    pub fn find_all<'a>(&'a self, text: &str, folded: &str) -> Vec<Match<'a>> {
+        let mut out = Vec::new();
+        self.scan_rules(self.rules.iter(), text, Some(folded), true, &mut out);
+        out
+    }
+
     fn scan_rules<'a>(
         &'a self,
         rules: impl Iterator<Item = &'a Rule>,
         text: &str,
         folded: Option<&str>,
+        all: bool,
         out: &mut Vec<Match<'a>>,
     ) {
         // Triggers hold only for ASCII texts; without a folded form every rule runs.
@@ -499,13 +521,19 @@ impl Secrets {
             }
             match r.validator {
                 Validator::None => {
-                    if let Some(m) = r.re.find(text) {
+                    for m in r.re.find_iter(text) {
                         out.push(mk(r, m.start(), m.len()));
+                        if !all {
+                            break;
+                        }
                     }
                 }
                 Validator::Luhn => {
-                    if let Some(m) = r.re.find_iter(text).find(|m| luhn(m.as_str())) {
+                    for m in r.re.find_iter(text).filter(|m| luhn(m.as_str())) {
                         out.push(mk(r, m.start(), m.len()));
+                        if !all {
+                            break;
+                        }
                     }
                 }
                 Validator::Password
@@ -524,7 +552,9 @@ impl Secrets {
                         };
                         if ok {
                             out.push(mk(r, v.start(), v.len()));
-                            break;
+                            if !all {
+                                break;
+                            }
                         }
                     }
                 }
@@ -533,9 +563,20 @@ impl Secrets {
                         let (Some(k), Some(v)) = (c.get(1), c.get(2)) else {
                             continue;
                         };
+                        // A key word inside a longer base64/hex run (a certificate line that
+                        // happens to spell `auth` or `key`) is no assignment.
+                        let before = k
+                            .start()
+                            .checked_sub(1)
+                            .and_then(|i| text.as_bytes().get(i));
+                        if before.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'+') {
+                            continue;
+                        }
                         if plausible_secret(k.as_str(), v.as_str()) {
                             out.push(mk(r, v.start(), v.len()));
-                            break;
+                            if !all {
+                                break;
+                            }
                         }
                     }
                 }
