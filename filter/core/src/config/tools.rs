@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{invalid, ConfigError};
 use crate::tools::schema::Schema;
 use crate::tools::scope::{normalize_path, Cidr, Scope};
+use crate::tools::sql_lex::Dialect;
 use crate::tools::{DenyList, Glob};
 use crate::verdict::Action;
 use llmfw_api::v1::Phase;
@@ -21,6 +22,8 @@ pub(crate) struct RawTools {
     scope: Option<RawScope>,
     classes: Option<Vec<RawClass>>,
     duplicate_keys: Option<String>,
+    analysis_bound: Option<String>,
+    sql_dialect: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +86,11 @@ pub struct ToolsConfig {
     pub classes: Vec<ClassOverride>,
     /// Action when tool arguments repeat a JSON key (default block).
     pub duplicate_keys: Action,
+    /// Action when an analyser stops at a bound before the end of the arguments (default
+    /// require_approval; never allow).
+    pub analysis_bound: Action,
+    /// SQL dialects a statement is read in (`tools.sql_dialect`, default every dialect).
+    pub sql_dialects: &'static [Dialect],
 }
 
 impl Default for ToolsConfig {
@@ -93,6 +101,8 @@ impl Default for ToolsConfig {
             scope: Scope::default(),
             classes: Vec::new(),
             duplicate_keys: Action::Block,
+            analysis_bound: Action::RequireApproval,
+            sql_dialects: Dialect::ALL,
         }
     }
 }
@@ -228,6 +238,26 @@ impl RawTools {
             self.duplicate_keys.as_deref(),
             Action::Block,
         )?;
+        let analysis_bound = parse_action(
+            "tools.analysis_bound",
+            self.analysis_bound.as_deref(),
+            Action::RequireApproval,
+        )?;
+        if analysis_bound == Action::Allow {
+            return Err(invalid(
+                "tools.analysis_bound",
+                "must escalate: \"warn\", \"require_approval\" or \"block\" (a call the analysers did not read to the end is never allowed unseen)",
+            ));
+        }
+        let sql_dialects = match self.sql_dialect.as_deref() {
+            None => Dialect::ALL,
+            Some(name) => Dialect::from_name(name).ok_or_else(|| {
+                invalid(
+                    "tools.sql_dialect",
+                    format!("must be \"any\", \"postgres\", \"mysql\", \"sqlite\" or \"mssql\", got {name:?}"),
+                )
+            })?,
+        };
 
         Ok(ToolsConfig {
             allow,
@@ -240,6 +270,8 @@ impl RawTools {
             },
             classes,
             duplicate_keys,
+            analysis_bound,
+            sql_dialects,
         })
     }
 }

@@ -17,7 +17,7 @@ mod ssrf;
 const ARGUMENTS: &str = include_str!("../../rules/arguments.json");
 /// Probes that are a whole value (bare commands, metacharacter-only fuzz, SQL clause fragments).
 const MORE_ARGUMENTS: &str = include_str!("data/arguments.json");
-/// Values longer than this are checked on their first this-many bytes only.
+/// Values longer than this (in characters) are read up to here and the call is escalated.
 const MAX_VALUE: usize = 64 * 1024;
 const MAX_LEAVES: usize = 512;
 const MAX_NESTING: usize = 32;
@@ -152,26 +152,45 @@ pub struct ArgMatch<'a> {
     pub len: usize,
 }
 
-/// Collects `(json_pointer, string)` for every string (and object key) in `v`.
-pub fn string_leaves(v: &Value, path: String, out: &mut Vec<(String, String)>, depth: usize) {
-    if out.len() >= MAX_LEAVES || depth > MAX_NESTING {
-        return;
+/// Collects `(json_pointer, string)` for every string in `v`, at most [`MAX_LEAVES`] values of at
+/// most [`MAX_VALUE`] characters, [`MAX_NESTING`] levels deep. Returns the bound that stopped it
+/// before the end (the caller escalates the call), if one did.
+pub fn string_leaves(
+    v: &Value,
+    path: String,
+    out: &mut Vec<(String, String)>,
+    depth: usize,
+) -> Option<&'static str> {
+    use crate::tools::classify::bound;
+    if depth > MAX_NESTING {
+        return Some(bound::NESTING);
     }
+    let mut stopped = None;
     match v {
-        Value::String(s) => out.push((path, s.chars().take(MAX_VALUE).collect())),
+        Value::String(s) => {
+            if out.len() >= MAX_LEAVES {
+                return Some(bound::LEAVES);
+            }
+            let value: String = s.chars().take(MAX_VALUE).collect();
+            if value.len() < s.len() {
+                stopped = Some(bound::VALUE_BYTES);
+            }
+            out.push((path, value));
+        }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                string_leaves(x, format!("{path}/{i}"), out, depth + 1);
+                stopped = stopped.or(string_leaves(x, format!("{path}/{i}"), out, depth + 1));
             }
         }
         Value::Object(m) => {
             for (k, x) in m {
                 let p = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
-                string_leaves(x, p, out, depth + 1);
+                stopped = stopped.or(string_leaves(x, p, out, depth + 1));
             }
         }
         _ => {}
     }
+    stopped
 }
 
 /// Overlong UTF-8 and %u forms of `.`, `/` and `\` seen in traversal payloads.
@@ -264,7 +283,15 @@ impl ArgRules {
     }
 
     /// Scans one string argument.
-    pub fn scan<'a>(&'a self, tool: &str, key: &str, value: &str) -> Vec<ArgMatch<'a>> {
+    /// `authorised(url)`: the URL or host is inside the configured scope, so an internal-address
+    /// or single-label finding for it is not SSRF (metadata, loopback and link-local stay).
+    pub fn scan<'a>(
+        &'a self,
+        tool: &str,
+        key: &str,
+        value: &str,
+        authorised: &dyn Fn(&str) -> bool,
+    ) -> Vec<ArgMatch<'a>> {
         let mut out: Vec<ArgMatch<'a>> = Vec::new();
         let ctx = context(tool, key, value);
         let vars = variants(value);
@@ -287,7 +314,7 @@ impl ArgRules {
             }
         }
         for (label, text) in &vars {
-            if let Some(m) = ssrf::scan(text, ctx == Ctx::Url) {
+            if let Some(m) = ssrf::scan(text, ctx == Ctx::Url, authorised) {
                 out.push(ArgMatch {
                     rule_id: m.rule_id,
                     family: m.family,

@@ -7,8 +7,10 @@ use llmfw_api::v1::{Phase, TargetKind};
 use serde_json::Value;
 
 use super::classify::{category, Analysis};
-use super::scope::{url_host, Scope};
+use super::scope::Scope;
+use super::url;
 use super::{shell, sql};
+use crate::config::tools::ToolsConfig;
 
 /// The kind of a generic tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,11 +190,13 @@ fn command_of(args: &Value) -> Option<String> {
 
 /// Classifies a generic tool from its arguments; `None` when the tool is not generic or its
 /// arguments hold no command, URL, statement or path.
-pub(crate) fn analyse(tool: &str, args: &Value, scope: &Scope) -> Option<Analysis> {
+pub(crate) fn analyse(tool: &str, args: &Value, tools: &ToolsConfig) -> Option<Analysis> {
+    let scope = &tools.scope;
+    let sql = |s: &str| sql::analyse(s, tools.sql_dialects);
     match kind_by_name(tool) {
         Some(ToolKind::Shell) => command_of(args).map(|c| shell::analyse(&c)),
         Some(ToolKind::Http) => http(tool, args, scope),
-        Some(ToolKind::Sql) => get_str(args, SQL_KEYS).and_then(sql::analyse),
+        Some(ToolKind::Sql) => get_str(args, SQL_KEYS).and_then(sql),
         Some(ToolKind::File) => file(tool, args),
         None => {
             // Unknown name: let the arguments say what it is.
@@ -201,7 +205,7 @@ pub(crate) fn analyse(tool: &str, args: &Value, scope: &Scope) -> Option<Analysi
             } else if get_str(args, &["method"]).is_some() && get_str(args, URL_KEYS).is_some() {
                 http(tool, args, scope)
             } else {
-                get_str(args, &["sql", "statement"]).and_then(sql::analyse)
+                get_str(args, &["sql", "statement"]).and_then(sql)
             }
         }
     }
@@ -249,10 +253,9 @@ fn http(tool: &str, args: &Value, scope: &Scope) -> Option<Analysis> {
     };
     let mut a = a.with_target(url, kind);
     if kind == TargetKind::Url {
-        if let Some(h) = url_host(url) {
-            if super::scope::parse_ip(h).is_some() {
-                a.add_target(h, TargetKind::Ip);
-            }
+        // The address the client reaches (WHATWG reading: `http:0x7f.1/` is 127.0.0.1).
+        if let Some(ip) = url::host_of(url).ok().and_then(|h| h.ip()) {
+            a.add_target(&ip.to_string(), TargetKind::Ip);
         }
     }
     Some(a)

@@ -50,6 +50,27 @@ pub mod category {
     pub const SHELL: &str = "shell";
 }
 
+/// Why an analysis stopped before the end of the arguments (the call is escalated, never judged
+/// on the part read): the bound that was reached.
+pub mod bound {
+    /// A command line longer than [`crate::tools::cmdline::MAX_COMMAND_BYTES`].
+    pub const SHELL_BYTES: &str = "shell_bytes";
+    /// More than [`crate::tools::cmdline::MAX_SEGMENTS`] simple commands.
+    pub const SHELL_SEGMENTS: &str = "shell_segments";
+    /// `bash -c` / `$(…)` nested deeper than the analyser follows.
+    pub const SHELL_DEPTH: &str = "shell_depth";
+    /// A statement longer than [`crate::tools::sql_lex::MAX_SQL_BYTES`].
+    pub const SQL_BYTES: &str = "sql_bytes";
+    /// More than [`crate::tools::sql::MAX_STATEMENTS`] statements.
+    pub const SQL_STATEMENTS: &str = "sql_statements";
+    /// A string value longer than the argument detectors read.
+    pub const VALUE_BYTES: &str = "argument_value_bytes";
+    /// More string values than the argument detectors read.
+    pub const LEAVES: &str = "argument_values";
+    /// Arguments nested deeper than the argument detectors read.
+    pub const NESTING: &str = "argument_nesting";
+}
+
 /// The classification of one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
@@ -59,6 +80,8 @@ pub struct Classification {
     pub phase: Phase,
     /// Targets, de-duplicated, at most [`MAX_TARGETS`].
     pub targets: Vec<ClassifiedTarget>,
+    /// Set when an analyser stopped at a bound (see [`bound`]).
+    pub incomplete: Option<&'static str>,
 }
 
 /// A target with its kind and whether the configured scope contains it.
@@ -78,6 +101,7 @@ pub(crate) struct Analysis {
     pub(crate) phase: Phase,
     pub(crate) category: &'static str,
     pub(crate) targets: Vec<(String, TargetKind)>,
+    pub(crate) incomplete: Option<&'static str>,
 }
 
 impl Analysis {
@@ -86,6 +110,7 @@ impl Analysis {
             phase,
             category,
             targets: Vec::new(),
+            incomplete: None,
         }
     }
 
@@ -115,6 +140,7 @@ impl Analysis {
         for (v, k) in other.targets {
             self.add_target(&v, k);
         }
+        self.incomplete = self.incomplete.or(other.incomplete);
     }
 }
 
@@ -203,7 +229,7 @@ fn phase_category(p: Phase) -> &'static str {
 
 /// Classifies one call. Never fails: what cannot be read is UNKNOWN.
 pub fn classify(config: &Config, tool: &str, args: &Value) -> Classification {
-    let (phase, category, targets) = analyse(config, tool, args);
+    let (phase, category, targets, incomplete) = analyse(config, tool, args);
     let scope = &config.tools.scope;
     let targets = targets
         .into_iter()
@@ -217,6 +243,7 @@ pub fn classify(config: &Config, tool: &str, args: &Value) -> Classification {
         category,
         phase,
         targets,
+        incomplete,
     }
 }
 
@@ -224,26 +251,32 @@ fn analyse(
     config: &Config,
     tool: &str,
     args: &Value,
-) -> (Phase, String, Vec<(String, TargetKind)>) {
+) -> (
+    Phase,
+    String,
+    Vec<(String, TargetKind)>,
+    Option<&'static str>,
+) {
     let mut keyed = Analysis::new(Phase::Unknown, "");
     for t in extract_targets(args) {
         keyed.add_target(&t.value, t.kind);
     }
     if let Some(c) = config.tools.classes.iter().find(|c| c.tool.matches(tool)) {
-        if let Some(a) = args::analyse(tool, args, &config.tools.scope) {
+        if let Some(a) = args::analyse(tool, args, &config.tools) {
             keyed.absorb(Analysis {
                 phase: Phase::Unknown,
                 category: "",
                 targets: a.targets,
+                incomplete: a.incomplete,
             });
         }
-        return (c.phase, c.category.clone(), keyed.targets);
+        return (c.phase, c.category.clone(), keyed.targets, keyed.incomplete);
     }
-    if let Some(mut a) = args::analyse(tool, args, &config.tools.scope) {
+    if let Some(mut a) = args::analyse(tool, args, &config.tools) {
         for (v, k) in keyed.targets {
             a.add_target(&v, k);
         }
-        return (a.phase, a.category.to_owned(), a.targets);
+        return (a.phase, a.category.to_owned(), a.targets, a.incomplete);
     }
     let phase = phase_by_name(tool).unwrap_or(Phase::Unknown);
     // A named tool (`nmap`) with its options in a string argument: pick host-shaped words.
@@ -264,5 +297,10 @@ fn analyse(
             }
         }
     }
-    (phase, phase_category(phase).to_owned(), keyed.targets)
+    (
+        phase,
+        phase_category(phase).to_owned(),
+        keyed.targets,
+        keyed.incomplete,
+    )
 }

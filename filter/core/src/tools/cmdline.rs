@@ -2,12 +2,14 @@
 //! (`'…'`, `"…"`, backslash before a space, quote or shell metacharacter — other backslashes stay,
 //! so `C:\Users` survives), segments split on `|`, `||`, `&&`, `;`, `&` and newlines, redirections
 //! (`<`, `>`, `>>`, `2>`, `&>`) recorded, and `$(…)`/backquote substitutions collected as nested
-//! commands. Input beyond [`MAX_COMMAND_BYTES`] is ignored; at most [`MAX_SEGMENTS`] segments.
+//! commands. At most [`MAX_COMMAND_BYTES`] are read and [`MAX_SEGMENTS`] segments kept; past
+//! either bound [`CommandLine::truncated`] says which, and the call is escalated (never judged on
+//! the part read).
 
 /// Most bytes of a command line read.
-pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// Most segments (simple commands) kept per command line.
-pub const MAX_SEGMENTS: usize = 64;
+pub const MAX_SEGMENTS: usize = 512;
 
 /// One simple command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub struct CommandLine {
     pub segments: Vec<Segment>,
     /// Bodies of `$(…)` and backquote substitutions.
     pub nested: Vec<String>,
+    /// The bound that stopped the split before the end of the input, if one did.
+    pub truncated: Option<&'static str>,
 }
 
 enum Redirect {
@@ -44,6 +48,9 @@ pub fn split(input: &str) -> CommandLine {
     }
     let chars: Vec<char> = input[..cut].chars().collect();
     let mut out = CommandLine::default();
+    if cut < input.len() {
+        out.truncated = Some(crate::tools::classify::bound::SHELL_BYTES);
+    }
     let mut seg = Segment::default();
     let mut word = String::new();
     let mut in_word = false;
@@ -150,6 +157,7 @@ pub fn split(input: &str) -> CommandLine {
                 }
                 if !seg.words.is_empty() || seg.stdin.is_some() || !seg.stdout.is_empty() {
                     if out.segments.len() >= MAX_SEGMENTS {
+                        out.truncated = Some(crate::tools::classify::bound::SHELL_SEGMENTS);
                         return out;
                     }
                     out.segments.push(std::mem::take(&mut seg));
@@ -185,8 +193,12 @@ pub fn split(input: &str) -> CommandLine {
         i += 1;
     }
     finish_word(&mut word, &mut in_word, &mut seg, &mut pending);
-    if (!seg.words.is_empty() || seg.stdin.is_some()) && out.segments.len() < MAX_SEGMENTS {
-        out.segments.push(seg);
+    if !seg.words.is_empty() || seg.stdin.is_some() {
+        if out.segments.len() < MAX_SEGMENTS {
+            out.segments.push(seg);
+        } else {
+            out.truncated = Some(crate::tools::classify::bound::SHELL_SEGMENTS);
+        }
     }
     out
 }
@@ -273,7 +285,12 @@ mod tests {
     #[test]
     fn bounded_and_total() {
         let long = "a|".repeat(10_000);
-        assert!(split(&long).segments.len() <= MAX_SEGMENTS);
+        let cl = split(&long);
+        assert!(cl.segments.len() <= MAX_SEGMENTS);
+        assert_eq!(cl.truncated, Some("shell_segments"));
+        let cl = split(&format!("ls {}", "x".repeat(MAX_COMMAND_BYTES)));
+        assert_eq!(cl.truncated, Some("shell_bytes"));
+        assert_eq!(split("ls -la | wc -l").truncated, None);
         for s in ["'", "\"", "$(", "`", "\\", "<", "a >", "&", "é\\"] {
             let _ = split(s);
         }

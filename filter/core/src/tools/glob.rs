@@ -47,6 +47,11 @@ impl Glob {
         self.matches_lower(s)
     }
 
+    /// True when any of the tool name's [`super::names::forms`] matches (for `tools.rules[]`).
+    pub fn matches_name(&self, name: &str) -> bool {
+        super::names::forms(name).iter().any(|f| self.matches(f))
+    }
+
     fn matches_lower(&self, s: &str) -> bool {
         if self.parts.len() == 1 {
             return self.parts.first().is_some_and(|p| p == s);

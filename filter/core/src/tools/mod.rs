@@ -3,6 +3,7 @@
 //! - [`glob`]: `*` globs for tool names and domains; [`DenyList`] (also used for `tools.allow`)
 //! - [`scope`]: the configured testlab scope (CIDRs, domain globs, URL and path prefixes)
 //! - [`classify()`]: category, kill-chain phase and targets of a call, by tool name and arguments
+//! - [`url`]: the one host extractor (WHATWG URL Standard) for scope, SSRF and exfiltration
 //! - target extraction from arguments, and the canonical arguments digest sent to the state service
 
 use llmfw_api::v1::TargetKind;
@@ -14,17 +15,20 @@ pub mod classify;
 pub mod cmdline;
 pub mod dupkeys;
 pub mod glob;
+pub mod names;
 pub mod policy;
 pub mod schema;
 pub mod scope;
 pub mod shell;
 mod shell_rules;
 mod sql;
+pub mod sql_lex;
+pub mod url;
 
 pub use classify::{classify, Classification, ClassifiedTarget};
 pub use glob::Glob;
 
-/// Compiled deny list. Matching is ASCII case-insensitive.
+/// Compiled deny (or allow) list of tool-name globs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenyList {
     patterns: Vec<Glob>,
@@ -40,8 +44,19 @@ impl DenyList {
         Ok(DenyList { patterns: out })
     }
 
-    /// The first pattern matching `tool`, if any.
+    /// The first pattern matching any of the name's [`names::forms`] (folded, confusable
+    /// skeleton, the tool's own segment after a namespace): deny-list semantics.
     pub fn matches(&self, tool: &str) -> Option<&str> {
+        let forms = names::forms(tool);
+        self.patterns
+            .iter()
+            .find(|g| forms.iter().any(|f| g.matches(f)))
+            .map(Glob::source)
+    }
+
+    /// The first pattern matching the name as written (ASCII case-insensitive): allow-list
+    /// semantics, where a namespaced or look-alike name is another tool.
+    pub fn matches_exact(&self, tool: &str) -> Option<&str> {
         let tool = tool.to_ascii_lowercase();
         self.patterns
             .iter()

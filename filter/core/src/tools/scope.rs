@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use llmfw_api::v1::TargetKind;
 
 use super::glob::Glob;
+use super::url::{self, Host};
 
 /// An IP network (address + prefix length), v4 or v6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,39 +125,72 @@ impl Scope {
         }
     }
 
-    /// A host name, IP or CIDR (with an optional `user@` and `:port`).
+    /// A host name, IP or CIDR (with an optional `user@` and `:port`). The name is read by the
+    /// URL Standard's host parser ([`url::parse_host`]: IDNA mapping, percent-decoding); an IP
+    /// in scope must be written as a plain literal (`10.0.0.5`, not `0x0a000005` or `167772165`).
     pub fn contains_host(&self, host: &str) -> bool {
         let host = host.trim();
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
         if let Some(net) = Cidr::parse(host) {
             return self.cidrs.iter().any(|c| c.contains(&net));
         }
-        let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-        if let Some(ip) = parse_ip(&host) {
+        let host = strip_port(host);
+        if let Some(ip) = parse_ip(host.trim_end_matches('.')) {
             return self.cidrs.iter().any(|c| c.contains_ip(ip));
         }
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
-            return false;
+        match url::parse_host(host) {
+            Ok(h @ Host::Domain(_)) => self.contains_parsed(&h, host),
+            _ => false,
         }
-        self.domains.iter().any(|g| g.matches(&host))
     }
 
-    /// A URL: by prefix, else by its host.
+    /// A parsed host, `written` being the text it came from: a domain by the globs, an IP by the
+    /// CIDRs when `written` holds it as a plain literal.
+    fn contains_parsed(&self, h: &Host, written: &str) -> bool {
+        match h {
+            Host::Domain(_) => {
+                let Some(d) = h.domain() else { return false };
+                !d.is_empty()
+                    && d.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    && self.domains.iter().any(|g| g.matches(&d))
+            }
+            Host::Ipv4(a) => {
+                written.contains(&a.to_string())
+                    && self.cidrs.iter().any(|c| c.contains_ip(IpAddr::V4(*a)))
+            }
+            Host::Ipv6(_) => h.ip().is_some_and(|ip| {
+                (ip.is_ipv6() || written.contains(&ip.to_string()))
+                    && self.cidrs.iter().any(|c| c.contains_ip(ip))
+            }),
+            // `ssh://10.0.0.9`: the host a client of that scheme resolves.
+            Host::Opaque(o) => match url::parse_host(o) {
+                Ok(Host::Opaque(_)) | Err(_) => false,
+                Ok(inner) => self.contains_parsed(&inner, written),
+            },
+            Host::Empty => false,
+        }
+    }
+
+    /// A URL: by prefix (same host, boundary after the prefix), else by its host. Every host a
+    /// client may reach ([`url::readings`]: WHATWG and RFC 3986) must be in scope.
     pub fn contains_url(&self, url: &str) -> bool {
         let url = url.trim();
+        let Ok(hosts) = url::readings(url, false) else {
+            return false;
+        };
         let lower = url.to_ascii_lowercase();
         for p in &self.url_prefixes {
             if let Some(rest) = lower.strip_prefix(p.as_str()) {
-                if p.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+                let boundary =
+                    p.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?', '#']);
+                let same_host = url::host_of(p).is_ok_and(|ph| hosts.iter().all(|h| *h == ph));
+                if boundary && same_host {
                     return true;
                 }
             }
         }
-        url_host(url).is_some_and(|h| self.contains_host(h))
+        hosts.iter().all(|h| self.contains_parsed(h, url))
     }
 
     /// A file path by prefix, after lexical normalisation.
@@ -180,15 +214,6 @@ fn strip_port(host: &str) -> &str {
         Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
     }
-}
-
-/// The host part of `scheme://[user@]host[:port]/...`, if the URL has one.
-pub fn url_host(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = strip_port(authority);
-    Some(host).filter(|h| !h.is_empty())
 }
 
 /// Lexically normalised absolute path (`.`, `..`, duplicate `/` resolved; `\` read as `/`);
@@ -273,6 +298,17 @@ mod tests {
         assert!(!s.contains("https://app.internal.evil.com/", TargetKind::Url));
         assert!(!s.contains("https://evil.com/?u=app.internal", TargetKind::Url));
         assert!(!s.contains("https://evil.com\\@app.internal/", TargetKind::Url));
+        assert!(!s.contains("https://app.internal\\@evil.com/", TargetKind::Url));
+        assert!(s.contains("http:10.0.0.5/", TargetKind::Url));
+        assert!(s.contains("http://APP.internal./", TargetKind::Url));
+        // Obfuscated or smuggled addresses are out of scope (the safe side).
+        assert!(!s.contains("http://0x0a000005/", TargetKind::Url));
+        assert!(!s.contains("http://10.0.0.\t5/", TargetKind::Url));
+        assert!(!s.contains("http://[::ffff:a00:5]/", TargetKind::Url));
+        assert!(s.contains("http://[fd00::5]/", TargetKind::Url));
+        assert!(!s.contains("http://10.0.0.5.evil.com/", TargetKind::Url));
+        assert!(!s.contains("https://api.partner.com/v1@evil.com", TargetKind::Host));
+        assert!(!s.contains("https://api.partner.com\\@evil.com/v1", TargetKind::Url));
         assert!(s.contains("https://API.partner.com/v1/items", TargetKind::Url));
         assert!(!s.contains("https://api.partner.com/v10", TargetKind::Url));
         assert!(!s.contains("https://api.partner.com.evil.io/v1", TargetKind::Url));

@@ -6,15 +6,15 @@
 
 use llmfw_api::v1::{Phase, TargetKind};
 
-use super::classify::{category, Analysis};
+use super::classify::{bound, category, Analysis};
 use super::cmdline::{self, Segment};
 use super::scope::{parse_ip, Cidr};
 use super::shell_rules::{self as rules, Rule};
 
 pub use super::cmdline::quote;
 
-/// Nesting depth for `bash -c` and `$(…)`.
-const MAX_DEPTH: usize = 3;
+/// Nesting depth for `bash -c` and `$(…)`; deeper nesting is escalated.
+const MAX_DEPTH: usize = 4;
 
 /// Classifies a command line.
 pub(crate) fn analyse(command: &str) -> Analysis {
@@ -29,9 +29,11 @@ pub(crate) fn analyse(command: &str) -> Analysis {
 
 fn analyse_into(command: &str, depth: usize, out: &mut Analysis) {
     if depth > MAX_DEPTH {
+        out.incomplete = out.incomplete.or(Some(bound::SHELL_DEPTH));
         return;
     }
     let cl = cmdline::split(command);
+    out.incomplete = out.incomplete.or(cl.truncated);
     let mut prev_reads_sensitive = false;
     for seg in &cl.segments {
         let (words, inner) = unwrap(&seg.words);
@@ -448,8 +450,23 @@ pub(crate) fn host_word(w: &str) -> Option<(String, TargetKind)> {
 /// SAM/NTDS hives, shell histories, private keys).
 pub fn sensitive_path(p: &str) -> bool {
     let l = p.to_ascii_lowercase().replace('\\', "/");
+    if read_only_system_data(&l) {
+        return false;
+    }
     rules::SENSITIVE_PATHS.iter().any(|s| l.contains(s))
         || rules::SENSITIVE_SUFFIXES.iter().any(|s| l.ends_with(s))
+}
+
+/// Well-known read-only system data (wordlists, manual pages, package documentation): reading
+/// it is no collection of secrets. Judged after lexical normalisation, so `..` cannot leave it.
+pub fn read_only_system_data(p: &str) -> bool {
+    let Some(norm) = super::scope::normalize_path(p) else {
+        return false;
+    };
+    rules::READ_ONLY_DATA.iter().any(|d| {
+        norm.strip_prefix(d)
+            .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+    })
 }
 
 fn home_or_sensitive(p: &str) -> bool {

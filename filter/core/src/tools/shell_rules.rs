@@ -464,6 +464,20 @@ pub(crate) const FILE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Substrings (lower case, `/` separators) of sensitive paths.
+/// Read-only system data directories (lower case): wordlists, manual pages, documentation.
+pub(crate) const READ_ONLY_DATA: &[&str] = &[
+    "/usr/share/wordlists",
+    "/usr/share/seclists",
+    "/usr/share/dirb/wordlists",
+    "/usr/share/dirbuster/wordlists",
+    "/usr/share/wfuzz/wordlist",
+    "/usr/share/metasploit-framework/data/wordlists",
+    "/usr/share/man",
+    "/usr/local/share/man",
+    "/usr/share/doc",
+    "/usr/share/info",
+];
+
 pub(crate) const SENSITIVE_PATHS: &[&str] = &[
     "/etc/shadow",
     "/etc/gshadow",

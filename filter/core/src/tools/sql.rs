@@ -6,10 +6,11 @@
 
 use llmfw_api::v1::{Phase, TargetKind};
 
-use super::classify::{category, Analysis};
+use super::classify::{bound, category, Analysis};
+use super::sql_lex::{tokenize, Dialect, Tok};
 
-/// Most bytes of a statement read.
-pub const MAX_SQL_BYTES: usize = 16 * 1024;
+/// Most statements of a batch read; a longer batch is read up to here and escalated.
+pub const MAX_STATEMENTS: usize = 64;
 
 /// Tables whose bulk read is collection.
 const SENSITIVE_TABLES: &[&str] = &[
@@ -40,72 +41,6 @@ const SENSITIVE_TABLES: &[&str] = &[
     "patients",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Word(String),
-    Star,
-    Semi,
-    Other,
-}
-
-fn tokenize(sql: &str) -> Vec<Tok> {
-    let b = sql.as_bytes();
-    let b = b.get(..MAX_SQL_BYTES.min(b.len())).unwrap_or(b);
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'-' && b.get(i + 1) == Some(&b'-') || c == b'#' {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            i += 2;
-            while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
-                i += 1;
-            }
-            i += 2;
-        } else if matches!(c, b'\'' | b'"' | b'`') {
-            let q = c;
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i] != q {
-                i += 1;
-            }
-            // Quoted identifiers (`"users"`, `` `users` ``) are words; strings are not.
-            if q != b'\'' {
-                let w = String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase();
-                out.push(Tok::Word(w));
-            } else {
-                out.push(Tok::Other);
-            }
-            i += 1;
-        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'.' {
-            let start = i;
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'$' | b'.'))
-            {
-                i += 1;
-            }
-            out.push(Tok::Word(
-                String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase(),
-            ));
-        } else {
-            out.push(match c {
-                b'*' => Tok::Star,
-                b';' => Tok::Semi,
-                b if b.is_ascii_whitespace() => {
-                    i += 1;
-                    continue;
-                }
-                _ => Tok::Other,
-            });
-            i += 1;
-        }
-    }
-    out
-}
-
 fn word(t: &Tok) -> Option<&str> {
     match t {
         Tok::Word(w) => Some(w.as_str()),
@@ -117,15 +52,52 @@ const STATEMENTS: &[&str] = &[
     "select", "with", "insert", "update", "delete", "drop", "truncate", "alter", "create",
     "replace", "merge", "grant", "revoke", "copy", "explain", "show", "describe", "desc", "pragma",
     "use", "set", "begin", "commit", "rollback", "values", "table", "call", "exec", "execute",
+    "do",
 ];
 
 fn table_name(w: &str) -> &str {
     w.rsplit('.').next().unwrap_or(w)
 }
 
-/// Classifies a statement; `None` when it does not look like SQL.
-pub(crate) fn analyse(sql: &str) -> Option<Analysis> {
-    let toks = tokenize(sql);
+/// Classifies a statement as every dialect in `dialects` reads it (see [`super::sql_lex`]); the
+/// strongest reading wins and targets are merged. `None` when no reading looks like SQL. Past
+/// [`super::sql_lex::MAX_SQL_BYTES`] or [`MAX_STATEMENTS`] the analysis is marked incomplete (escalated).
+pub(crate) fn analyse(sql: &str, dialects: &[Dialect]) -> Option<Analysis> {
+    let mut result: Option<Analysis> = None;
+    for d in dialects {
+        if let Some(a) = analyse_one(sql, *d) {
+            merge(&mut result, a);
+        }
+    }
+    result
+}
+
+fn merge(result: &mut Option<Analysis>, a: Analysis) {
+    match result {
+        None => *result = Some(a),
+        Some(r) => {
+            let incomplete = r.incomplete.or(a.incomplete);
+            if (a.category == category::IMPACT && r.category != category::IMPACT)
+                || a.phase as i32 > r.phase as i32
+            {
+                let targets = std::mem::take(&mut r.targets);
+                *r = a;
+                for (v, k) in targets {
+                    r.add_target(&v, k);
+                }
+            } else {
+                for (v, k) in a.targets {
+                    r.add_target(&v, k);
+                }
+            }
+            r.incomplete = incomplete;
+        }
+    }
+}
+
+fn analyse_one(sql: &str, d: Dialect) -> Option<Analysis> {
+    let lexed = tokenize(sql, d);
+    let toks = lexed.toks;
     let first = toks.iter().find_map(word)?;
     if !STATEMENTS.contains(&first) {
         return None;
@@ -135,23 +107,14 @@ pub(crate) fn analyse(sql: &str) -> Option<Analysis> {
         .filter(|s| !s.is_empty())
         .collect();
     let mut result: Option<Analysis> = None;
-    for stmt in statements.iter().take(16) {
-        let a = statement(stmt);
-        match &mut result {
-            None => result = Some(a),
-            Some(r) => {
-                if a.category == category::IMPACT || a.phase as i32 > r.phase as i32 {
-                    let targets = std::mem::take(&mut r.targets);
-                    *r = a;
-                    for (v, k) in targets {
-                        r.add_target(&v, k);
-                    }
-                } else {
-                    for (v, k) in a.targets {
-                        r.add_target(&v, k);
-                    }
-                }
-            }
+    for stmt in statements.iter().take(MAX_STATEMENTS) {
+        merge(&mut result, statement(stmt));
+    }
+    if let Some(r) = &mut result {
+        if lexed.truncated {
+            r.incomplete = Some(bound::SQL_BYTES);
+        } else if statements.len() > MAX_STATEMENTS {
+            r.incomplete = Some(bound::SQL_STATEMENTS);
         }
     }
     result
@@ -161,7 +124,7 @@ fn statement(toks: &[Tok]) -> Analysis {
     let words: Vec<&str> = toks.iter().filter_map(word).collect();
     let kind = words
         .iter()
-        .find(|w| STATEMENTS.contains(w) && **w != "with" && **w != "explain")
+        .find(|w| STATEMENTS.contains(w) && !matches!(**w, "with" | "explain" | "do" | "begin"))
         .copied()
         .unwrap_or("");
     let mut tables: Vec<&str> = Vec::new();
@@ -209,9 +172,104 @@ fn statement(toks: &[Tok]) -> Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::sql_lex::MAX_SQL_BYTES;
 
     fn cat(sql: &str) -> Option<(&'static str, Phase)> {
-        analyse(sql).map(|a| (a.category, a.phase))
+        analyse(sql, Dialect::ALL).map(|a| (a.category, a.phase))
+    }
+
+    fn in_dialect(sql: &str, d: &str) -> Option<&'static str> {
+        analyse(sql, Dialect::from_name(d).unwrap()).map(|a| a.category)
+    }
+
+    #[test]
+    fn comments_hide_nothing_any_engine_runs() {
+        // PostgreSQL: `#` is XOR, not a comment.
+        assert_eq!(
+            in_dialect("SELECT 1 # 2; DROP TABLE users", "postgres"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 # 2; DROP TABLE users", "mysql"),
+            Some("db_read")
+        );
+        // MySQL: `--x` is not a comment.
+        assert_eq!(
+            in_dialect("SELECT 1 --x\n; DROP TABLE users", "mysql"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 --x; DROP TABLE users", "mysql"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 --x; DROP TABLE users", "postgres"),
+            Some("db_read")
+        );
+        // MySQL executable comments run.
+        assert_eq!(
+            in_dialect("SELECT 1; /*! DROP TABLE users */", "mysql"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 /*!50000 ; DROP TABLE users*/", "mysql"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 /*M!100000 ; DELETE FROM t*/", "mysql"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 /*+ hint; DROP TABLE users */", "mysql"),
+            Some("db_read")
+        );
+        // PostgreSQL nests block comments, MySQL does not.
+        assert_eq!(
+            in_dialect("SELECT 1 /* /* */ ; DROP TABLE t */", "mysql"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT 1 /* /* */ ; DROP TABLE t */", "postgres"),
+            Some("db_read")
+        );
+        // Backslash escapes: a MySQL string swallows what PostgreSQL runs, and the reverse.
+        assert_eq!(
+            in_dialect("SELECT '\\'; DROP TABLE t; -- '", "postgres"),
+            Some("impact")
+        );
+        assert_eq!(
+            in_dialect("SELECT E'\\'; DROP TABLE t; -- '", "postgres"),
+            Some("db_read")
+        );
+        // A DO block's dollar-quoted body runs.
+        assert_eq!(
+            in_dialect("DO $$BEGIN DROP TABLE t; END$$", "postgres"),
+            Some("impact")
+        );
+        // With no dialect configured, every reading counts.
+        for sql in [
+            "SELECT 1 # 2; DROP TABLE users",
+            "SELECT 1 --x; DROP TABLE users",
+            "SELECT 1; /*! DROP TABLE users */",
+            "SELECT 1 /* /* */ ; DROP TABLE t */",
+        ] {
+            assert_eq!(cat(sql), Some(("impact", Phase::Unknown)), "{sql}");
+        }
+        assert_eq!(
+            cat("SELECT a FROM t -- DROP TABLE t"),
+            Some(("db_read", Phase::Unknown))
+        );
+    }
+
+    #[test]
+    fn past_the_bounds_the_analysis_is_incomplete() {
+        let many = "SELECT 1;".repeat(MAX_STATEMENTS) + "DROP TABLE users";
+        let a = analyse(&many, Dialect::ALL).unwrap();
+        assert_eq!(a.incomplete, Some(bound::SQL_STATEMENTS));
+        let long = format!("SELECT '{}'; DROP TABLE users", "x".repeat(MAX_SQL_BYTES));
+        let a = analyse(&long, Dialect::ALL).unwrap();
+        assert_eq!(a.incomplete, Some(bound::SQL_BYTES));
+        assert_eq!(analyse("SELECT 1", Dialect::ALL).unwrap().incomplete, None);
     }
 
     #[test]
@@ -264,7 +322,7 @@ mod tests {
         );
         assert_eq!(cat("'; DROP"), None);
         assert_eq!(cat("find all users"), None);
-        let a = analyse("SELECT * FROM crm.customers").unwrap();
+        let a = analyse("SELECT * FROM crm.customers", Dialect::ALL).unwrap();
         assert_eq!(
             a.targets,
             vec![("crm.customers".to_owned(), TargetKind::Database)]

@@ -18,6 +18,25 @@ fn globs() {
     assert_eq!(d.matches("axxbyyc"), Some("a*b*c"));
     assert_eq!(d.matches("ac"), None);
     assert!(deny(&["*"]).matches("anything").is_some());
+    // Namespaced (MCP aggregators), look-alike and invisible forms reach the tool's own name.
+    let d = deny(&["delete_*"]);
+    for name in [
+        "mcp__github__delete_repository",
+        "github.delete_repository",
+        "github/delete_repository",
+        "\u{200B}delete_repository",
+        "d\u{0435}lete_repository",
+        "DELETE_REPOSITORY",
+        "\u{FF44}elete_repository",
+    ] {
+        assert_eq!(d.matches(name), Some("delete_*"), "{name:?}");
+        assert_eq!(
+            d.matches_exact(name).is_some(),
+            name == "DELETE_REPOSITORY",
+            "{name:?}"
+        );
+    }
+    assert_eq!(d.matches("github.undelete_repository"), None);
 }
 
 #[test]

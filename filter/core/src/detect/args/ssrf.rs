@@ -3,9 +3,10 @@
 //! written as decimal, octal, hex or short IPv4, IPv4-mapped IPv6 — DNS-rebinding names (nip.io,
 //! sslip.io, …), single-label hosts, and dangerous URL schemes (gopher, dict, file, ldap, tftp …).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::detect::{Family, Match, Severity};
+use crate::tools::url::{self, Host, UrlError};
 
 const REBINDING: &[&str] = &[
     "nip.io",
@@ -24,6 +25,8 @@ const REBINDING: &[&str] = &[
     "requestbin.net",
     "ngrok.io",
 ];
+/// Findings a configured scope can waive: where a target is, not what it is.
+const WAIVABLE: &[&str] = &["ssrf.internal_address", "ssrf.single_label_host"];
 const METADATA_HOSTS: &[&str] = &[
     "metadata.google.internal",
     "metadata",
@@ -44,57 +47,6 @@ fn m(rule_id: &'static str, severity: Severity, offset: usize, len: usize) -> Ma
         offset,
         len,
     }
-}
-
-/// Parses one IPv4 component: decimal, `0`-octal, `0x`-hex or `0o`-octal.
-fn component(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let lower = s.to_ascii_lowercase();
-    if let Some(h) = lower.strip_prefix("0x") {
-        return if h.is_empty() {
-            Some(0)
-        } else {
-            u64::from_str_radix(h, 16).ok()
-        };
-    }
-    if let Some(o) = lower.strip_prefix("0o") {
-        return u64::from_str_radix(o, 8).ok();
-    }
-    if lower.len() > 1 && lower.starts_with('0') {
-        return u64::from_str_radix(&lower, 8).ok();
-    }
-    lower.parse().ok()
-}
-
-/// IPv4 in any inet_aton form: `a.b.c.d`, `a.b.c`, `a.b`, `a` with decimal/octal/hex parts.
-pub fn parse_ipv4(host: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = host.split('.').collect();
-    if parts.is_empty()
-        || parts.len() > 4
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X' || b == b'o')
-    {
-        return None;
-    }
-    let nums: Vec<u64> = parts.iter().map(|p| component(p)).collect::<Option<_>>()?;
-    let (last, head) = nums.split_last()?;
-    if head.iter().any(|&n| n > 255) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for (i, &n) in head.iter().enumerate() {
-        v |= n << (24 - 8 * i);
-    }
-    let room = 32 - 8 * head.len();
-    if *last >= (1u64 << room) {
-        return None;
-    }
-    v |= last;
-    u32::try_from(v).ok().map(Ipv4Addr::from)
 }
 
 /// Classifies an address: `Some((rule, severity))` when it is not a public unicast address.
@@ -142,20 +94,17 @@ fn classify_v6(ip: Ipv6Addr) -> Option<(&'static str, Severity)> {
     None
 }
 
-/// Classifies a host string (brackets allowed for IPv6).
-pub fn classify_host(host: &str) -> Option<(&'static str, Severity)> {
-    let h = host
-        .trim_matches(|c| c == '[' || c == ']')
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+/// Classifies a parsed host.
+pub fn classify(host: &Host) -> Option<(&'static str, Severity)> {
+    if let Some(ip) = host.ip() {
+        return match ip {
+            IpAddr::V4(a) => classify_v4(a),
+            IpAddr::V6(a) => classify_v6(a),
+        };
+    }
+    let h = host.domain()?;
     if h.is_empty() {
         return None;
-    }
-    if let Ok(v6) = h.parse::<Ipv6Addr>() {
-        return classify_v6(v6);
-    }
-    if let Some(v4) = parse_ipv4(&h) {
-        return classify_v4(v4);
     }
     if h == "localhost" || h.ends_with(".localhost") {
         return Some(("ssrf.loopback", Severity::High));
@@ -165,85 +114,164 @@ pub fn classify_host(host: &str) -> Option<(&'static str, Severity)> {
     }
     if REBINDING
         .iter()
-        .any(|r| h == *r || h.ends_with(&format!(".{r}")))
+        .any(|r| h == *r || h.strip_suffix(r).is_some_and(|p| p.ends_with('.')))
     {
         return Some(("ssrf.dns_rebinding", Severity::High));
     }
     None
 }
 
-/// Finds the first suspicious URL target in `text`. With `url_ctx` the whole value is a URL and
-/// single-label hosts (`http://intranet/`) count as internal.
-pub fn scan(text: &str, url_ctx: bool) -> Option<Match<'static>> {
-    let lower = text.to_ascii_lowercase();
-    let mut search = 0;
-    while let Some(pos) = lower.get(search..).and_then(|s| s.find("://")) {
-        let at = search + pos;
-        search = at + 3;
-        let scheme_start = lower
-            .get(..at)
-            .and_then(|s| {
-                s.rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
-            })
-            .map_or(0, |i| i + 1);
-        let scheme = lower.get(scheme_start..at).unwrap_or("");
-        let rest = lower.get(at + 3..).unwrap_or("");
-        let end = rest
-            .find(|c: char| {
-                matches!(
-                    c,
-                    '/' | '?' | '#' | ' ' | '"' | '\'' | '<' | '>' | '\\' | '\n'
-                )
-            })
-            .unwrap_or(rest.len());
-        let authority = rest.get(..end).unwrap_or("");
-        let hostport = authority.rsplit('@').next().unwrap_or("");
-        let host = if hostport.starts_with('[') {
-            hostport.split_inclusive(']').next().unwrap_or("")
-        } else {
-            hostport.split(':').next().unwrap_or("")
-        };
-        let host =
-            host.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == ']' || c == '.'));
-        let span = (scheme_start, at + 3 + end - scheme_start);
-        if SCHEMES.contains(&scheme) {
-            return Some(m("ssrf.dangerous_scheme", Severity::High, span.0, span.1));
+/// Ends a URL embedded in other text (the whole value of a URL argument is read as one URL).
+fn ends_embedded(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\'' | '<' | '>' | '`' | '&' | ')' | '|' | ';' | ','
+        )
+}
+
+/// Start offsets of `scheme:` in `lower` that may begin a URL: a special scheme, a dangerous one,
+/// or any scheme followed by `//`.
+fn url_starts(lower: &str) -> Vec<(usize, usize)> {
+    let b = lower.as_bytes();
+    let mut out = Vec::new();
+    for (colon, _) in lower.match_indices(':') {
+        let start = lower[..colon]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let Some(first) = b.get(start) else { continue };
+        if start == colon || !first.is_ascii_alphabetic() {
+            continue;
         }
-        if let Some((rule, sev)) = classify_host(host) {
-            return Some(m(rule, sev, span.0, span.1));
-        }
-        if authority.contains('@')
-            && authority
-                .rsplit('@')
-                .nth(1)
-                .is_some_and(|u| u.contains('.'))
-        {
-            // http://allowed.com@evil.internal style confusion.
-            return Some(m("ssrf.userinfo_confusion", Severity::High, span.0, span.1));
-        }
-        let bare = host.trim_matches('.');
-        if url_ctx
-            && matches!(scheme, "http" | "https")
-            && !bare.is_empty()
-            && !bare.contains('.')
-            && !bare.contains(':')
-        {
-            return Some(m(
-                "ssrf.single_label_host",
-                Severity::Medium,
-                span.0,
-                span.1,
-            ));
-        }
-        if url_ctx && host.contains(['!', '?', '*', '%']) {
-            return Some(m("ssrf.malformed_host", Severity::Medium, span.0, span.1));
+        let scheme = &lower[start..colon];
+        let rest = &lower[colon + 1..];
+        let slashed = rest.starts_with(['/', '\\']);
+        let special = matches!(scheme, "http" | "https" | "ws" | "wss" | "ftp");
+        // `http:` followed by a host-like character (`http:127.0.0.1/`), never `http:` at the end.
+        let special_host = special
+            && rest
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || matches!(c, '/' | '\\' | '[' | '%'));
+        if special_host || (slashed && (rest.starts_with("//") || SCHEMES.contains(&scheme))) {
+            out.push((start, colon));
         }
     }
-    // A bare host or IP as the whole value of a URL argument.
+    out
+}
+
+/// `whole`: the candidate is the entire value of a URL argument (malformed hosts count there).
+fn check_url(
+    candidate: &str,
+    scheme: &str,
+    url_ctx: bool,
+    whole: bool,
+) -> Option<(&'static str, Severity)> {
+    if SCHEMES.contains(&scheme) {
+        return Some(("ssrf.dangerous_scheme", Severity::High));
+    }
+    let hosts = match url::readings(candidate, false) {
+        Ok(h) => h,
+        Err(UrlError::InvalidHost | UrlError::InvalidPort | UrlError::TooLong)
+            if whole && url::is_special(scheme) =>
+        {
+            return Some(("ssrf.malformed_host", Severity::Medium));
+        }
+        Err(_) => return None,
+    };
+    if let Some(hit) = hosts.iter().find_map(classify) {
+        return Some(hit);
+    }
+    let parsed = url::parse(candidate).ok();
+    // http://allowed.com@evil.internal style confusion.
+    if parsed
+        .as_ref()
+        .and_then(|p| p.userinfo.as_deref())
+        .is_some_and(|u| u.contains('.'))
+    {
+        return Some(("ssrf.userinfo_confusion", Severity::High));
+    }
+    let single_label = |h: &Host| match h {
+        Host::Domain(d) => {
+            let d = d.trim_matches('.');
+            !d.is_empty() && !d.contains('.')
+        }
+        _ => false,
+    };
+    if url_ctx && matches!(scheme, "http" | "https") && hosts.iter().any(single_label) {
+        return Some(("ssrf.single_label_host", Severity::Medium));
+    }
+    let odd = |h: &Host| match h {
+        Host::Domain(d) => !d
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')),
+        _ => false,
+    };
+    if whole && url::is_special(scheme) && hosts.iter().any(odd) {
+        return Some(("ssrf.malformed_host", Severity::Medium));
+    }
+    if whole && hosts.len() > 1 && hosts.iter().any(|h| !matches!(h, Host::Opaque(_))) {
+        // The URL Standard and RFC 3986 clients reach different hosts (`a.com\@b.com`).
+        return Some(("ssrf.parser_confusion", Severity::Medium));
+    }
+    None
+}
+
+/// Finds the first suspicious URL target in `text`. With `url_ctx` the whole value is a URL and
+/// single-label hosts (`http://intranet/`) count as internal. Hosts are read by
+/// [`crate::tools::url`] (WHATWG, plus the RFC 3986 reading where it differs).
+///
+/// `authorised(candidate)` is asked before an internal-address or single-label finding: a target
+/// inside the configured scope is not SSRF for the operators the state service authorises on it
+/// (issue 17). Metadata endpoints, loopback, link-local, rebinding names, dangerous schemes and
+/// parser confusion are never waived.
+pub fn scan(
+    text: &str,
+    url_ctx: bool,
+    authorised: &dyn Fn(&str) -> bool,
+) -> Option<Match<'static>> {
+    let lower = text.to_ascii_lowercase();
+    let trimmed_start = text.len() - text.trim_start().len();
+    for (start, colon) in url_starts(&lower) {
+        let whole = url_ctx && start == trimmed_start;
+        let end = if whole {
+            text.trim_end().len()
+        } else {
+            lower[colon..]
+                .find(ends_embedded)
+                .map_or(lower.len(), |i| colon + i)
+        };
+        let Some(candidate) = text.get(start..end) else {
+            continue;
+        };
+        // Inside other text, `scheme:` without slashes is a URL only when an address follows
+        // (`curl http:169.254.169.254/`), not a port list (`-p http:80,https:443`) or a word.
+        let after = &lower[colon + 1..end];
+        if !whole && !after.starts_with(['/', '\\']) {
+            let authority = after.split(['/', '?', '#', ':']).next().unwrap_or("");
+            if !authority.contains(['.', '[']) || authority.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+        }
+        let scheme = &lower[start..colon];
+        if let Some((rule, sev)) = check_url(candidate, scheme, url_ctx, whole) {
+            if WAIVABLE.contains(&rule) && authorised(candidate) {
+                continue;
+            }
+            return Some(m(rule, sev, start, end - start));
+        }
+    }
+    // A bare host or IP as the whole value of a URL argument (`10.0.0.5:8080/x`).
     if url_ctx && !lower.contains("://") {
-        let host = lower.trim().split(['/', ':']).next().unwrap_or("");
-        if let Some((rule, sev)) = classify_host(host) {
-            return Some(m(rule, sev, 0, text.len()));
+        if let Ok(hosts) = url::readings(text, true) {
+            if let Some((rule, sev)) = hosts.iter().find_map(classify) {
+                let url = format!("http://{}", text.trim());
+                if !(WAIVABLE.contains(&rule) && authorised(&url)) {
+                    return Some(m(rule, sev, 0, text.len()));
+                }
+            }
         }
     }
     None
