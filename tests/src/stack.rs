@@ -155,6 +155,16 @@ impl ChatReply {
     }
 }
 
+/// An upstream server started in place of the demo upstream (see [`Stack::start_with_upstream`]).
+pub struct UpstreamServer {
+    /// Process name in logs.
+    pub name: String,
+    /// The command that starts it listening on 127.0.0.1 at the given port.
+    pub command: Box<dyn Fn(u16) -> Command + Send + Sync>,
+    /// Path of a GET that answers once it is up (any status).
+    pub ready_path: String,
+}
+
 pub struct Stack {
     pub dir: PathBuf,
     pub envoy: Proc,
@@ -199,6 +209,31 @@ impl Stack {
         envoy_yaml: &std::path::Path,
         level: &str,
     ) -> anyhow::Result<Stack> {
+        Stack::start_full(opts, envoy_yaml, level, None).await
+    }
+
+    /// Like [`Stack::start`] with another upstream server in place of the demo upstream:
+    /// `upstream.command(port)` starts it on the given port, and it is up once `GET
+    /// upstream.ready_path` gets any HTTP answer.
+    pub async fn start_with_upstream(
+        opts: StackOptions,
+        upstream: UpstreamServer,
+    ) -> anyhow::Result<Stack> {
+        Stack::start_full(
+            opts,
+            &repo_root().join("envoy/envoy.yaml"),
+            "info",
+            Some(upstream),
+        )
+        .await
+    }
+
+    async fn start_full(
+        opts: StackOptions,
+        envoy_yaml: &std::path::Path,
+        level: &str,
+        custom: Option<UpstreamServer>,
+    ) -> anyhow::Result<Stack> {
         let dir = scratch_dir(&opts.label)?;
         let wasm = wasm_module();
         if !wasm.exists() {
@@ -217,10 +252,24 @@ impl Stack {
             .timeout(Duration::from_secs(20))
             .build()?;
 
-        let mut cmd = Command::new(workspace_bin("llmfw-demo-upstream"));
-        cmd.arg("--listen")
-            .arg(format!("127.0.0.1:{upstream_port}"));
-        let upstream = Proc::spawn("demo-upstream", cmd, &dir.join("upstream.log"))?;
+        let (upstream, upstream_ready) = match &custom {
+            None => {
+                let mut cmd = Command::new(workspace_bin("llmfw-demo-upstream"));
+                cmd.arg("--listen")
+                    .arg(format!("127.0.0.1:{upstream_port}"));
+                let proc = Proc::spawn("demo-upstream", cmd, &dir.join("upstream.log"))?;
+                (proc, "/healthz".to_owned())
+            }
+            Some(server) => {
+                let proc = Proc::spawn(
+                    &server.name,
+                    (server.command)(upstream_port),
+                    &dir.join("upstream.log"),
+                )?;
+                (proc, server.ready_path.clone())
+            }
+        };
+        let any_answer = custom.is_some();
 
         let (db, database_url) = match opts.store {
             None => (None, None),
@@ -272,18 +321,24 @@ impl Stack {
             stack.start_state().await?;
         }
         let client = stack.http.clone();
-        let upstream_url = format!("http://127.0.0.1:{upstream_port}/healthz");
-        wait_until("demo upstream", Duration::from_secs(20), || {
+        let upstream_url = format!("http://127.0.0.1:{upstream_port}{upstream_ready}");
+        let up = wait_until("upstream", Duration::from_secs(30), || {
             let (c, u) = (client.clone(), upstream_url.clone());
             async move {
                 c.get(u)
                     .send()
                     .await
-                    .map(|r| r.status().is_success())
+                    .map(|r| any_answer || r.status().is_success())
                     .unwrap_or(false)
             }
         })
-        .await?;
+        .await;
+        if let Err(e) = up {
+            bail!(
+                "{e}\n--- upstream log ---\n{}",
+                tail(&stack.upstream.log_text(), 60)
+            );
+        }
         let ready = format!("http://127.0.0.1:{admin_port}/ready");
         let envoy_up = wait_until("envoy", Duration::from_secs(30), || {
             let (c, u) = (client.clone(), ready.clone());
@@ -571,6 +626,25 @@ impl Stack {
             .find(|(k, _)| *k == name)
             .and_then(|(_, v)| v.trim().parse().ok())
             .unwrap_or(0))
+    }
+
+    /// Polls [`Stack::envoy_counter`] until it reaches `min` or `wait` passes, and returns the last
+    /// value read. Envoy counts a streamed exchange's decision when the stream ends, which can be
+    /// after the client has read everything it needed.
+    pub async fn envoy_counter_at_least(
+        &self,
+        name: &str,
+        min: u64,
+        wait: Duration,
+    ) -> anyhow::Result<u64> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let value = self.envoy_counter(name).await?;
+            if value >= min || std::time::Instant::now() >= deadline {
+                return Ok(value);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Envoy's `/ready` answers 200.

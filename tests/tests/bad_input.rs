@@ -354,7 +354,8 @@ fn cases() -> Vec<Case> {
         case("anthropic: 100 deep (within limits)", MESSAGES, format!("{{\"model\":\"m\",\"max_tokens\":8,\"metadata\":{},\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}", nested(100)), Pass(200, None, has_text)),
         // huge arrays and strings under the cap
         case("chat: 60 KB prompt", CHAT, chat(&"lorem ipsum ".repeat(5000)), Pass(200, None, has_text)),
-        case("chat: 10,000 empty messages", CHAT, format!("{{\"model\":\"m\",\"messages\":[{}{{\"role\":\"user\",\"content\":\"hi\"}}]}}", "{},".repeat(10_000)), Pass(200, None, any)),
+        // a message with no role is a type the firewall does not know: refused (unknown_types=refuse)
+        case("chat: 10,000 empty messages", CHAT, format!("{{\"model\":\"m\",\"messages\":[{}{{\"role\":\"user\",\"content\":\"hi\"}}]}}", "{},".repeat(10_000)), Error(400, "llmfw_unknown_type")),
         case("responses: 2,000 input items", RESPONSES, json!({"model": "m", "input": vec![json!({"role": "user", "content": "a"}); 2000]}).to_string(), Pass(200, None, has_text)),
         // invalid UTF-8 and lone surrogates
         case("chat: invalid UTF-8 in a prompt", CHAT, [&b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\xff\xfe\"}]}"[..]].concat(), bad_json),
@@ -410,7 +411,8 @@ fn cases() -> Vec<Case> {
             .upstream("text/event-stream", &anthropic_sse("delete_repository", "{\"repo\":\"acme/app\"}"), &[50]),
         case("responses: SSE without response.completed", RESPONSES, responses("x"), Block)
             .upstream("text/event-stream", &responses_sse("delete_repository", "{\"repo\":\"acme/app\"}"), &[33]),
-        case("chat: SSE garbage data lines around a call", CHAT, chat("x"), Block)
+        // an event that is not JSON ends the stream: what follows it is never judged on a partial read
+        case("chat: SSE garbage data lines around a call", CHAT, chat("x"), StreamError("llmfw_uninspectable_response"))
             .upstream("text/event-stream", &[&b"data: {not json\n\n: comment\n\nretry: x\n\n"[..], &chat_sse("delete_repository", "{}", "\n", true)].concat(), &[5]),
         case("chat: SSE event past the cap", CHAT, chat("x"), StreamError("llmfw_body_too_large"))
             .upstream("text/event-stream", b"data: @@PAD@@", &[1000])

@@ -152,6 +152,7 @@ fn k8s_overlays_render_and_pass_schemas_and_checkov() {
         "==> kubectl kustomize k8s/overlays/prod",
         "WasmPlugin llmfw: valid",
         "DestinationRule llmfw-state: valid",
+        "EnvoyFilter llmfw-path-normalization: valid",
         " 0 failed,",
     ] {
         assert!(text.contains(want), "no `{want}` in:\n{text}");

@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { file } => load_config(Some(&file)).map(|c| {
             eprintln!(
                 "ok: {} route(s), detect {}",
-                c.routes.len(),
+                c.routes.routes.len(),
                 if c.detect.config().enabled {
                     "on"
                 } else {

@@ -17,6 +17,13 @@ pub const CONFIG: &[u8] = br#"{
   "detect": {"scan_cache_bytes": 0}
 }"#;
 
+/// [`CONFIG`] with answer-text redaction off (`detect.response_text: off`).
+pub const CONFIG_REPLY_OFF: &[u8] = br#"{
+  "state_service": {"cluster": "llmfw_state", "timeout_ms": 200, "failure_mode": "closed"},
+  "tools": {"deny": ["delete_*", "*_shell"]},
+  "detect": {"scan_cache_bytes": 0, "response_text": "off"}
+}"#;
+
 /// The same with the default scan cache (4 MiB per VM).
 pub const CONFIG_CACHED: &[u8] = br#"{
   "state_service": {"cluster": "llmfw_state", "timeout_ms": 200, "failure_mode": "closed"},
@@ -100,6 +107,18 @@ pub fn text_response() -> Vec<u8> {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Here is a short answer about the report."},
             "logprobs": null, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1017, "completion_tokens": 16, "total_tokens": 1033}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A chat completion whose answer is `bytes` of prose (answer-text redaction scans all of it).
+pub fn long_text_response(bytes: usize) -> Vec<u8> {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "demo",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": prose(bytes)},
+            "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1017, "completion_tokens": 1600, "total_tokens": 2617}
     })
     .to_string()
     .into_bytes()

@@ -1,7 +1,7 @@
 //! Criterion benches of the core on the hot paths: a 4 KB chat request, a 64 KB agent transcript
 //! with 20 tool results (scan cache off: every text is new), the same transcript resent in an
-//! agent loop with the scan cache on (only the newest tool result is new), and a response
-//! proposing tool calls (up to the encoded callout).
+//! agent loop with the scan cache on (only the newest tool result is new), a response
+//! proposing tool calls (up to the encoded callout), and the SSE framer on 1 MiB of tiny events.
 //! Results go to docs/performance.md (`make bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -69,5 +69,37 @@ fn streamed_response_tool_calls(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(core, benches, streamed_response_tool_calls);
+/// The SSE framer on 1 MiB of tiny events (`data: x` + blank line, ~116 k events), fed as one
+/// buffered body (an MCP answer read whole) and as 16 KiB chunks (a stream). Shows whether the
+/// framer's work grows with the body (linear) or with body × events (quadratic).
+fn sse_framer_tiny_events(c: &mut Criterion) {
+    use llmfw_core::wire::sse::Framer;
+    let bytes = b"data: x\n\n".repeat((1 << 20) / 9);
+    let mut g = c.benchmark_group("sse_framer");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.sample_size(10);
+    for (name, size) in [
+        ("tiny_events_1mib_one_chunk", bytes.len()),
+        ("tiny_events_1mib_16k_chunks", 16 * 1024),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut f = Framer::new(2 << 20);
+                let mut n = 0;
+                for c in bytes.chunks(size) {
+                    n += f.feed(std::hint::black_box(c)).map_or(0, |e| e.len());
+                }
+                std::hint::black_box(n)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    core,
+    benches,
+    streamed_response_tool_calls,
+    sse_framer_tiny_events
+);
 criterion_main!(core);

@@ -6,7 +6,8 @@
 //! `transcript_64k`, `transcript_64k_resent_cached`, `response`, `stream`, and what
 //! `scripts/bench.sh` sends through Envoy (default scan cache, request and text answer):
 //! `bench_chat_4k` (the same body every time), `bench_transcript_64k` (a new last result) and
-//! `bench_tool_call` (a short request, an answer with two tool calls to the encoded callout).
+//! `bench_tool_call` (a short request, an answer with two tool calls to the encoded callout);
+//! `answer_8k` / `answer_8k_off`: an 8 KiB text answer with answer-text redaction on / off.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -33,6 +34,8 @@ fn main() {
     let iterations: usize = args.next().map_or(10, |s| s.parse().unwrap());
     let config = Arc::new(Config::from_json(CONFIG).unwrap());
     let cached = Arc::new(Config::from_json(CONFIG_CACHED).unwrap());
+    let reply_off = Arc::new(Config::from_json(CONFIG_REPLY_OFF).unwrap());
+    let answer_8k = long_text_response(8 * 1024);
     let turn = std::cell::Cell::new(0u64);
     let small = chat_4k();
     let large = transcript_64k();
@@ -45,6 +48,9 @@ fn main() {
         "transcript_64k" => Box::new(|| request_path(&config, &large)),
         "response" => Box::new(|| response_path(&config, &small, &response)),
         "stream" => Box::new(|| stream_path(&chunks)),
+        // An 8 KiB text answer, redacted in place (`detect.response_text`) and with it off.
+        "answer_8k" => Box::new(|| response_path(&config, TOOL_REQUEST, &answer_8k)),
+        "answer_8k_off" => Box::new(|| response_path(&reply_off, TOOL_REQUEST, &answer_8k)),
         // Building the body is inside the count here (the criterion bench leaves it out).
         "transcript_64k_resent_cached" => Box::new(|| {
             turn.set(turn.get() + 1);

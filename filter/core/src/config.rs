@@ -13,9 +13,13 @@ use crate::tools::DenyList;
 pub mod tools;
 
 use self::tools::{RawTools, ToolsConfig};
-use crate::wire::Format;
 
 pub mod detect;
+pub mod routes;
+
+pub use self::routes::{
+    normalise as normalise_path, PathMatch, Route, RouteChoice, Routes, UnmatchedPath,
+};
 
 /// Default `max_body_bytes`: 1 MiB, Envoy's default buffer limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -51,20 +55,16 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    routes: Option<Vec<RawRoute>>,
+    routes: Option<Vec<routes::RawRoute>>,
+    pass_paths: Option<Vec<String>>,
+    unmatched_path: Option<String>,
     identity: Option<RawIdentity>,
     state_service: Option<RawStateService>,
     tools: Option<RawTools>,
     max_body_bytes: Option<u64>,
     detect: Option<detect::RawDetect>,
     replay_clock: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRoute {
-    path_prefix: String,
-    format: Option<String>,
+    unknown_types: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,15 +108,6 @@ impl FailureMode {
             FailureMode::Open => "open",
         }
     }
-}
-
-/// One inspected route: requests whose `:path` starts with `path_prefix` are parsed as `format`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// Path prefix, matched against `:path` (query string included).
-    pub path_prefix: String,
-    /// Wire format of the route.
-    pub format: Format,
 }
 
 /// Header names (lower-case) carrying the identity.
@@ -173,8 +164,8 @@ pub struct StateService {
 /// The compiled, immutable configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Inspected routes, first match wins.
-    pub routes: Vec<Route>,
+    /// Inspected routes (first match wins), `pass_paths` and `unmatched_path`.
+    pub routes: Routes,
     /// Identity headers.
     pub identity: IdentityHeaders,
     /// State service; `None` = stateless only, no callouts.
@@ -191,6 +182,12 @@ pub struct Config {
     /// header (Unix milliseconds) so `llmfw replay` can run a 72-hour campaign in seconds.
     /// Default false; the header is ignored unless this is set.
     pub replay_clock: bool,
+    /// What happens to an item, block, part, role or stream event of a type the filter does not
+    /// know (`unknown_types`, default refuse).
+    pub unknown_types: crate::wire::kinds::UnknownTypes,
+    /// The detector set, for coverage records: `off`, or `v<crate version>-<8 hex of the
+    /// compiled detection config>`.
+    pub detector_set: String,
 }
 
 /// Request header with the simulated event time (Unix milliseconds), honoured only with
@@ -209,55 +206,20 @@ impl Config {
         raw.validate()
     }
 
-    /// The route for a request path, if the filter inspects it.
+    /// The route for a request path (raw `:path`), if it matches one: the path is normalised
+    /// first ([`routes::normalise`]). `pass_paths` and `unmatched_path` are in [`Routes::choose`].
     pub fn route_for(&self, path: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| path.starts_with(&r.path_prefix))
+        match self.routes.choose(path) {
+            RouteChoice::Inspect(route) => Some(route),
+            _ => None,
+        }
     }
 }
 
 impl RawConfig {
     /// Checks every field and compiles the configuration.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let routes = match self.routes {
-            None => vec![Route {
-                path_prefix: "/v1/chat/completions".to_owned(),
-                format: Format::OpenAiChat,
-            }],
-            Some(raw) => {
-                let mut routes = Vec::with_capacity(raw.len());
-                for (i, r) in raw.into_iter().enumerate() {
-                    if r.path_prefix.is_empty() {
-                        return Err(invalid(
-                            format!("routes[{i}].path_prefix"),
-                            "must not be empty",
-                        ));
-                    }
-                    if !r.path_prefix.starts_with('/') {
-                        return Err(invalid(
-                            format!("routes[{i}].path_prefix"),
-                            "must start with '/'",
-                        ));
-                    }
-                    let name = r.format.as_deref().unwrap_or("openai_chat");
-                    let format = Format::from_name(name).ok_or_else(|| {
-                        invalid(
-                            format!("routes[{i}].format"),
-                            format!(
-                                "unknown format {name:?} (known: {})",
-                                Format::NAMES.join(", ")
-                            ),
-                        )
-                    })?;
-                    routes.push(Route {
-                        path_prefix: r.path_prefix,
-                        format,
-                    });
-                }
-                routes
-            }
-        };
+        let routes = routes::compile(self.routes, self.pass_paths, self.unmatched_path.as_deref())?;
 
         let id = self.identity.unwrap_or_default();
         let identity = IdentityHeaders {
@@ -324,10 +286,35 @@ impl RawConfig {
         };
 
         let detect_config = self.detect.unwrap_or_default().validate()?;
+        let detector_set = if detect_config.enabled {
+            let digest = crate::tools::sha256_hex(format!("{detect_config:?}").as_bytes());
+            format!(
+                "v{}-{}",
+                env!("CARGO_PKG_VERSION"),
+                digest.get(..8).unwrap_or("")
+            )
+        } else {
+            "off".to_owned()
+        };
         let detect = crate::detect::Detector::compile(detect_config)
             .map_err(|e| invalid("detect", format!("built-in rules failed to compile: {e}")))?;
 
+        let unknown_types = match self.unknown_types.as_deref() {
+            None => crate::wire::kinds::UnknownTypes::default(),
+            Some(name) => crate::wire::kinds::UnknownTypes::from_name(name).ok_or_else(|| {
+                invalid(
+                    "unknown_types",
+                    format!(
+                        "must be one of {:?}, got {name:?}",
+                        crate::wire::kinds::UnknownTypes::NAMES
+                    ),
+                )
+            })?,
+        };
+
         Ok(Config {
+            detector_set,
+            unknown_types,
             detect: Arc::new(detect),
             routes,
             identity,

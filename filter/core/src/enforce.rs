@@ -28,8 +28,13 @@ pub struct Outcome {
     pub callout_failed: bool,
     /// Number of calls removed from the response.
     pub removed: usize,
+    /// Spans of the model's answer text replaced by a marker (URLs, secrets, PII).
+    pub redacted: usize,
     /// For a request-phase decision (MCP): answer locally with this instead of forwarding.
     pub reply: Option<crate::flow::LocalReply>,
+    /// What was found that the filter does not inspect, refused or passed: one is added to each
+    /// reason's `llmfw.uninspected.*` counter.
+    pub uninspected: crate::metrics::UninspectedSet,
 }
 
 impl Outcome {
@@ -41,7 +46,9 @@ impl Outcome {
             headers: Vec::new(),
             callout_failed: false,
             removed: 0,
+            redacted: 0,
             reply: None,
+            uninspected: crate::metrics::UninspectedSet::default(),
         }
     }
 }

@@ -12,9 +12,10 @@ use llmfw_api::v1 as pb;
 use prost::Message;
 use serde_json::Value;
 
-use crate::config::{Config, FailureMode, Route};
+use crate::config::{Config, FailureMode, Route, RouteChoice};
 use crate::enforce::{self, Outcome};
 use crate::identity::{self, HeaderIdentity, Subject};
+use crate::metrics::Uninspected;
 use crate::tools;
 use crate::verdict::{Action, CallVerdict};
 use crate::wire::stream::{self as wstream, StreamFilter};
@@ -34,9 +35,16 @@ pub const CODE_UNSUPPORTED_ENCODING: &str = "llmfw_unsupported_encoding";
 /// Error code of a request body with a repeated object key: parsers disagree on which value
 /// wins, so the firewall and the upstream could read different requests (400).
 pub const CODE_AMBIGUOUS_JSON: &str = "llmfw_ambiguous_json";
+/// Error code of a request whose path matches no inspected route while `unmatched_path` is
+/// `refuse` (404).
+pub const CODE_UNMATCHED_PATH: &str = "llmfw_unmatched_path";
 /// Error code of a 502 for an upstream answer the filter cannot inspect (compressed, or JSON it
 /// cannot parse).
 pub const CODE_UNINSPECTABLE: &str = "llmfw_uninspectable_response";
+/// Error code of a request (400), an answer (502) or a stream (error event) refused because it
+/// holds an item, block, part, role or event of a type the filter does not know
+/// (`unknown_types: refuse`).
+pub const CODE_UNKNOWN_TYPE: &str = "llmfw_unknown_type";
 
 /// What the calls of a pending callout live in.
 enum Holder {
@@ -66,10 +74,15 @@ struct Carried {
 }
 
 mod callout;
+pub mod coverage;
+mod mcp;
+mod reply_text;
 mod steps;
 mod texts;
+mod unknown;
 
 use callout::{findings_summary, service_verdicts, tool_event};
+pub use coverage::Coverage;
 pub use steps::{
     BodyProgress, Callout, CalloutReply, Clock, LocalReply, RequestDecision, RequestHeadersAction,
     ResponseDecision, ResponseHeadersAction, StreamStep,
@@ -94,13 +107,19 @@ pub struct Exchange {
     stream: Option<StreamFilter>,
     /// The stream failed (cap): later chunks are dropped.
     stream_dead: bool,
-    /// The response is an SSE stream on an MCP route (buffered, events rewritten).
-    mcp_sse: bool,
+    /// The response is an SSE stream on an MCP route: judged event by event as it arrives.
+    mcp_stream: Option<mcp::McpStream>,
     /// The response is a model stream handled chunk by chunk.
     streaming: bool,
     /// The filter answered the request itself (refused MCP calls, HTTP 200): that reply passes
     /// back through this filter and must not be judged or counted again.
     replied: bool,
+    /// The model's answer text: what was redacted in it.
+    reply: reply_text::ReplyText,
+    /// What was inspected and what was not (passed, refused), for the log and the counters.
+    coverage: Coverage,
+    /// Calls escalated because an analyser stopped at a bound, not yet taken by the adapter.
+    bounded_calls: u32,
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -126,15 +145,38 @@ impl Exchange {
             carried: Carried::default(),
             stream: None,
             stream_dead: false,
-            mcp_sse: false,
+            mcp_stream: None,
             streaming: false,
             replied: false,
+            reply: reply_text::ReplyText::default(),
+            coverage: Coverage::default(),
+            bounded_calls: 0,
         }
+    }
+
+    /// Calls judged since the last call of this method whose arguments an analyser did not read
+    /// to the end (they were escalated by `tools.analysis_bound`); the adapter counts them in
+    /// [`crate::metrics::UNINSPECTED_ARGUMENTS`].
+    pub fn take_bounded_calls(&mut self) -> u32 {
+        std::mem::take(&mut self.bounded_calls)
+    }
+
+    /// MCP stream events redacted or withheld since the last call (for
+    /// [`crate::metrics::STREAM_EVENT_NEUTRALISED`], counted while the stream lives).
+    pub fn take_neutralised_events(&mut self) -> u32 {
+        self.mcp_stream
+            .as_mut()
+            .map_or(0, |m| std::mem::take(&mut m.neutralised))
     }
 
     /// True when the response is streamed through [`Exchange::on_response_chunk`].
     pub fn streaming(&self) -> bool {
         self.streaming
+    }
+
+    /// The coverage record so far: what was inspected and what was not (log it at the end).
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
     }
 
     /// True when the request matched an inspected route.
@@ -145,9 +187,26 @@ impl Exchange {
     /// Request headers (all of them, as the host gives them, pseudo-headers included).
     pub fn on_request_headers(&mut self, headers: &[(String, String)]) -> RequestHeadersAction {
         let path = header(headers, ":path").unwrap_or("");
-        self.route = self.config.route_for(path).cloned();
-        if self.route.is_none() {
-            return RequestHeadersAction::Pass;
+        self.route = match self.config.routes.choose(path) {
+            RouteChoice::Inspect(route) => Some(route.clone()),
+            RouteChoice::InspectAs(format) => Some(Route {
+                path: crate::config::PathMatch::Prefix("/".to_owned()),
+                format,
+            }),
+            RouteChoice::Pass => return RequestHeadersAction::Pass,
+            RouteChoice::Refuse => {
+                let format = self.config.routes.refusal_format();
+                let msg = "llmfw: this path is not an LLM API route the firewall inspects \
+                           (unmatched_path=refuse); use one of the configured routes";
+                return RequestHeadersAction::Reject(LocalReply {
+                    status: 404,
+                    body: format.error_body(msg, CODE_UNMATCHED_PATH),
+                    code: CODE_UNMATCHED_PATH,
+                });
+            }
+        };
+        if let Some(route) = &self.route {
+            self.coverage = Coverage::start(&self.config, route.format);
         }
         self.headers = identity::from_headers(&self.config.identity, headers);
         self.request_id = header(headers, "x-request-id")
@@ -165,7 +224,9 @@ impl Exchange {
         let declared = header(headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
         let cap = u64::try_from(self.config.max_body_bytes).unwrap_or(u64::MAX);
         if declared.is_some_and(|n| n > cap) {
-            return RequestHeadersAction::Reject(self.too_large("request body"));
+            let reply = self.too_large("request body");
+            self.coverage.refuse(reply.code);
+            return RequestHeadersAction::Reject(reply);
         }
         RequestHeadersAction::Inspect {
             remove: vec!["accept-encoding", "content-length"],
@@ -260,7 +321,16 @@ impl Exchange {
             });
         }
         self.view = format.request_view(&value);
-        let texts = std::mem::take(&mut self.view.texts);
+        let mut texts = std::mem::take(&mut self.view.texts);
+        self.coverage.unknown(self.view.unknown.len());
+        match unknown::request_texts(&self.config, format, &value, &self.view.unknown) {
+            Ok(more) => texts.extend(more),
+            Err(reply) => {
+                self.coverage.refuse(reply.code);
+                return RequestDecision::Reply(reply);
+            }
+        }
+        self.coverage.texts(&texts);
         let scan = scan_texts(&self.config, &texts, None);
         if scan.action >= Action::RequireApproval {
             let msg = format!(
@@ -316,13 +386,21 @@ impl Exchange {
         let Some(route) = self.route.as_ref().filter(|_| !self.replied) else {
             return ResponseHeadersAction::Pass;
         };
-        if header(headers, ":status") != Some("200") {
+        let status: u16 = header(headers, ":status")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        // Every 2xx is read by the SDKs as an answer, so every 2xx is inspected. Other statuses:
+        // the LLM SDKs raise an error without reading content or tool calls from the body, so it
+        // passes; an MCP client reads a JSON-RPC error (its `message` can reach the model) from
+        // any status, so on MCP routes every answer with a body is inspected.
+        let inspected = (200..300).contains(&status) || route.format == Format::Mcp;
+        if !inspected {
             return ResponseHeadersAction::Pass;
         }
         let ct = header(headers, "content-type")
             .unwrap_or("")
             .to_ascii_lowercase();
-        // Every other 200 answer is buffered and inspected whatever its content type says: an
+        // Every other answer is buffered and inspected whatever its content type says: an
         // agent may parse a `text/plain` body as JSON, and a mislabelled stream as a stream.
         let sse = ct.starts_with("text/event-stream");
         let encoding = header(headers, "content-encoding")
@@ -330,16 +408,27 @@ impl Exchange {
             .trim()
             .to_ascii_lowercase();
         if encoding != "identity" && !encoding.is_empty() {
-            return ResponseHeadersAction::Reject(uninspectable(route.format, "is compressed"));
+            let reply = uninspectable(route.format, "is compressed");
+            self.coverage.refuse(reply.code);
+            return ResponseHeadersAction::Reject(reply);
         }
         if sse && route.format != Format::Mcp {
-            self.stream = Some(StreamFilter::new(route.format, self.config.max_body_bytes));
+            self.stream = Some(
+                StreamFilter::new(route.format, self.config.max_body_bytes)
+                    .with_unknown_types(self.config.unknown_types),
+            );
+            let format = route.format;
+            self.reply_stream(format);
             self.streaming = true;
             return ResponseHeadersAction::Stream;
         }
-        // MCP answers over SSE are short (the messages of one call): buffered, then rewritten
-        // event by event.
-        self.mcp_sse = sse;
+        // MCP over SSE: each event is judged and forwarded as it completes (a server may wait
+        // for the client's answer inside the stream, and the GET stream lasts a session).
+        if sse {
+            self.mcp_stream = Some(mcp::McpStream::new(self.config.max_body_bytes));
+            self.streaming = true;
+            return ResponseHeadersAction::Stream;
+        }
         self.inspect_response = true;
         ResponseHeadersAction::Inspect
     }
@@ -355,29 +444,60 @@ impl Exchange {
             return ResponseDecision::Final(self.with_carried(Outcome::allow()));
         };
         if route.format == Format::Mcp {
-            let out = if self.mcp_sse {
-                texts::mcp_sse_response(&self.config, body)
-            } else {
-                match wire::parse_body(Format::Mcp, body) {
-                    Ok(v) => texts::mcp_json_response(&self.config, v),
-                    Err(wire::WireError::InvalidJson(_)) if looks_like_json(body) => {
-                        return ResponseDecision::Reject(unreadable_json(route.format));
+            let out = match wire::parse_body(Format::Mcp, body) {
+                Ok(v) => {
+                    let (out, units) = mcp::json_response(&self.config, v);
+                    self.coverage.units(units);
+                    out
+                }
+                Err(wire::WireError::InvalidJson(_)) if looks_like_json(body) => {
+                    return ResponseDecision::Reject(unreadable_json(route.format));
+                }
+                // Not JSON: read as an SSE stream all the same (a mislabelled stream), every
+                // event judged; anything else passes unchanged.
+                Err(_) => {
+                    let mut stream = mcp::McpStream::new(self.config.max_body_bytes);
+                    let step = stream.feed(&self.config, body, true);
+                    let mut out = stream.outcome();
+                    self.coverage.units(stream.units);
+                    if let Some(code) = stream.ended {
+                        self.coverage.refuse_stream(code);
                     }
-                    Err(_) => Outcome::allow(),
+                    if step.bytes != body {
+                        out.body = Some(step.bytes);
+                    }
+                    out
                 }
             };
             return ResponseDecision::Final(self.with_carried(out));
         }
-        let value = match wire::parse_json(body) {
+        let mut value = match wire::parse_json(body) {
             Ok(v) => v,
             Err(wire::WireError::InvalidJson(_)) if looks_like_json(body) => {
-                return ResponseDecision::Reject(unreadable_json(route.format));
+                let reply = unreadable_json(route.format);
+                self.coverage.refuse(reply.code);
+                return ResponseDecision::Reject(reply);
             }
             Err(_) => return self.buffered_stream(route.format, body, clock),
         };
-        let calls = route.format.proposed_calls(&value);
+        self.reply.redactions =
+            reply_text::redact_json(&self.config.detect, route.format, &mut value);
+        let view = route.format.response_view(&value);
+        let mut calls = view.calls;
+        self.coverage.unknown(view.unknown.len());
+        match unknown::response_calls(&self.config, route.format, &value, &view.unknown) {
+            Ok(more) => calls.extend(more),
+            Err(reply) => {
+                self.coverage.refuse(reply.code);
+                return ResponseDecision::Reject(reply);
+            }
+        }
         if calls.is_empty() {
-            return ResponseDecision::Final(self.with_carried(Outcome::allow()));
+            let mut out = self.with_carried(Outcome::allow());
+            if out.redacted > 0 {
+                out.body = Some(value.to_string().into_bytes());
+            }
+            return ResponseDecision::Final(out);
         }
         match self.judge(Holder::Body(value), calls, clock) {
             Ok(callout) => ResponseDecision::Callout(callout),
@@ -389,19 +509,43 @@ impl Exchange {
     /// another content type, and an agent that asked for a stream parses it as one); its calls
     /// are judged like a stream's. Neither JSON nor a stream with calls: it passes.
     fn buffered_stream(&mut self, format: Format, body: &[u8], clock: Clock) -> ResponseDecision {
-        let mut stream = StreamFilter::new(format, self.config.max_body_bytes);
+        let mut stream = StreamFilter::new(format, self.config.max_body_bytes)
+            .with_unknown_types(self.config.unknown_types);
+        self.reply_stream(format);
         let calls = match stream.feed(body) {
             Ok(pass) => (stream.finish(), pass),
             Err(_) => (Vec::new(), Vec::new()),
         };
-        match calls {
-            (calls, _) if calls.is_empty() => {
-                ResponseDecision::Final(self.with_carried(Outcome::allow()))
+        if let Some(e) = stream.error() {
+            self.coverage.refused = Some(e.code());
+            if let Some(r) = unknown::stream_reason(e) {
+                self.coverage.uninspected.insert(r);
             }
-            (calls, pass) => match self.judge(Holder::Stream(pass, Box::new(stream)), calls, clock)
-            {
-                Ok(callout) => ResponseDecision::Callout(callout),
-                Err(outcome) => ResponseDecision::Final(outcome),
+            return ResponseDecision::Reject(stream_refusal(format, e));
+        }
+        if stream.saw_unknown() {
+            self.coverage.unknown(1);
+        }
+        match calls {
+            (calls, mut pass) if calls.is_empty() => {
+                pass.extend(stream.release());
+                match self.reply_bytes(pass, true) {
+                    Ok(bytes) => {
+                        let mut out = self.with_carried(Outcome::allow());
+                        out.body = (out.redacted > 0).then_some(bytes);
+                        ResponseDecision::Final(out)
+                    }
+                    Err(e) => ResponseDecision::Final(self.reply_refused(e)),
+                }
+            }
+            (calls, pass) => match self.reply_bytes(pass, false) {
+                Err(e) => ResponseDecision::Final(self.reply_refused(e)),
+                Ok(pass) => {
+                    match self.judge(Holder::Stream(pass, Box::new(stream)), calls, clock) {
+                        Ok(callout) => ResponseDecision::Callout(callout),
+                        Err(outcome) => ResponseDecision::Final(outcome),
+                    }
+                }
             },
         }
     }
@@ -417,31 +561,50 @@ impl Exchange {
         if self.stream_dead {
             return StreamStep::Chunk(Vec::new());
         }
+        if let Some(mcp) = self.mcp_stream.as_mut() {
+            let step = mcp.feed(&self.config, chunk, end_of_stream);
+            if !(step.ended || end_of_stream) {
+                return StreamStep::Chunk(step.bytes);
+            }
+            let outcome = mcp.outcome();
+            self.coverage.units(mcp.units);
+            if let Some(code) = mcp.ended {
+                self.coverage.refuse_stream(code);
+            }
+            self.stream_dead = true;
+            let mut out = self.with_carried(outcome);
+            out.body = Some(step.bytes);
+            return StreamStep::Final(out);
+        }
         let Some(mut stream) = self.stream.take() else {
             return StreamStep::Chunk(chunk.to_vec());
         };
-        let format = stream.format();
         let mut pass = match stream.feed(chunk) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                self.stream_dead = true;
-                let mut out = Outcome::allow();
-                enforce::carry(&mut out, Action::Block, &[e.to_string()]);
-                out.body = Some(wstream::error_event(
-                    format,
-                    &format!("llmfw: {e}"),
-                    "llmfw_body_too_large",
-                ));
-                return StreamStep::Final(out);
-            }
+            Err(e) => return self.end_stream(&mut stream, &e, Vec::new()),
         };
         if !end_of_stream {
             self.stream = Some(stream);
-            return StreamStep::Chunk(pass);
+            return match self.reply_bytes(pass, false) {
+                Ok(bytes) => StreamStep::Chunk(bytes),
+                Err(e) => self.reply_failed(e),
+            };
         }
         let calls = stream.finish();
+        if stream.saw_unknown() {
+            self.coverage.unknown(1);
+        }
+        if let Some(e) = stream.error().cloned() {
+            return self.end_stream(&mut stream, &e, pass);
+        }
         if calls.is_empty() {
             pass.extend(stream.release());
+        }
+        let pass = match self.reply_bytes(pass, calls.is_empty()) {
+            Ok(bytes) => bytes,
+            Err(e) => return self.reply_failed(e),
+        };
+        if calls.is_empty() {
             let mut out = self.with_carried(Outcome::allow());
             out.body = Some(with_comment(&out, pass));
             return StreamStep::Final(out);
@@ -452,6 +615,34 @@ impl Exchange {
         }
     }
 
+    /// Ends a stream with an error event in its format (a cap, an unknown type, an unreadable
+    /// event). What went out of the stream filter before the error (`pass`, then the events before
+    /// the bad one) is answer text like any other: it goes through the answer-text redactor, whose
+    /// held text is flushed, before the error event.
+    fn end_stream(
+        &mut self,
+        stream: &mut StreamFilter,
+        e: &wstream::StreamError,
+        pass: Vec<u8>,
+    ) -> StreamStep {
+        self.stream_dead = true;
+        self.coverage.refused = Some(e.code());
+        if let Some(r) = unknown::stream_reason(e) {
+            self.coverage.uninspected.insert(r);
+        }
+        let mut before = pass;
+        before.extend(stream.take_before_error());
+        let mut body = match self.reply_bytes(before, true) {
+            Ok(bytes) => bytes,
+            Err(event) => return self.reply_failed(event),
+        };
+        let mut out = self.with_carried(Outcome::allow());
+        enforce::carry(&mut out, Action::Block, &[e.to_string()]);
+        body.extend(stream.error_event(&format!("llmfw: {e}"), e.code()));
+        out.body = Some(body);
+        StreamStep::Final(out)
+    }
+
     /// Judges calls statelessly, then either decides (`Err(outcome)`, no callout needed) or
     /// prepares the one `Evaluate` callout (`Ok`).
     fn judge(
@@ -460,31 +651,41 @@ impl Exchange {
         calls: Vec<ProposedCall>,
         clock: Clock,
     ) -> Result<Callout, Outcome> {
+        self.coverage.calls(calls.len());
         let mut stateless = Vec::with_capacity(calls.len());
         let mut events = Vec::new();
         let mut sent = Vec::new();
         let mut families: Vec<&'static str> = Vec::new();
         for (i, call) in calls.iter().enumerate() {
-            let policy = tools::policy::check(
-                &self.config,
-                tools::policy::CallInput {
-                    name: &call.name,
-                    arguments: &call.arguments,
-                    duplicate_keys: call.duplicate_keys,
-                },
-            );
+            let policy = match call.defect {
+                Some(defect) => unknown::defect_verdict(defect),
+                None => tools::policy::check(
+                    &self.config,
+                    tools::policy::CallInput {
+                        name: &call.name,
+                        arguments: &call.arguments,
+                        duplicate_keys: call.duplicate_keys,
+                    },
+                ),
+            };
             let blocked = policy.verdict.action == Action::Block;
+            if policy.bound.is_some() {
+                self.bounded_calls += 1;
+            }
             for f in policy.families {
                 if !families.contains(&f) {
                     families.push(f);
                 }
+            }
+            if call.defect.is_some() {
+                self.coverage.uninspected.insert(Uninspected::StreamForms);
             }
             stateless.push(policy.verdict);
             let args = match &call.arguments {
                 Ok(a) if !blocked => a,
                 _ => continue,
             };
-            events.push(tool_event(&self.config, call, args));
+            events.push(tool_event(&self.config, call, args, policy.classification));
             sent.push(i);
         }
         let Some(state) = self
@@ -605,19 +806,29 @@ impl Exchange {
         let format = self.format();
         let mut out = match holder {
             Holder::Body(body) => {
-                let out = enforce::enforce(format, body, calls, verdicts, extra);
+                let redacted = (!self.reply.redactions.is_empty()).then(|| body.clone());
+                let mut out = enforce::enforce(format, body, calls, verdicts, extra);
+                if out.body.is_none() {
+                    out.body = redacted.map(|b| b.to_string().into_bytes());
+                }
                 self.with_carried(out)
             }
             Holder::Stream(mut pass, mut stream) => {
                 let (out, removals) = enforce::plan(calls, verdicts, extra);
-                let mut out = self.with_carried(out);
-                if removals.is_empty() {
-                    pass.extend(stream.release());
+                let rest = if removals.is_empty() {
+                    stream.release()
                 } else {
-                    pass.extend(stream.rewrite(&removals));
+                    stream.rewrite(&removals)
+                };
+                match self.reply_bytes(rest, true) {
+                    Ok(rest) => {
+                        pass.extend(rest);
+                        let mut out = self.with_carried(out);
+                        out.body = Some(with_comment(&out, pass));
+                        out
+                    }
+                    Err(e) => self.reply_refused(e),
                 }
-                out.body = Some(with_comment(&out, pass));
-                out
             }
             Holder::McpRequest(request) => {
                 let (out, removals) = enforce::plan(calls, verdicts, extra);
@@ -652,9 +863,14 @@ impl Exchange {
         out
     }
 
-    /// Raises an outcome by what the request's texts showed.
+    /// Raises an outcome by what the request's texts showed (and what the answer text lost).
     fn with_carried(&self, mut out: Outcome) -> Outcome {
         enforce::carry(&mut out, self.carried.action, &self.carried.reasons);
+        if let Some(line) = self.reply.reason() {
+            enforce::carry(&mut out, Action::Warn, &[line]);
+        }
+        out.redacted = self.reply.redactions.count;
+        out.uninspected = out.uninspected.union(self.coverage.uninspected);
         out
     }
 }
@@ -680,6 +896,15 @@ fn unreadable_json(format: Format) -> LocalReply {
         format,
         "is JSON the firewall cannot parse (invalid, or nested too deep)",
     )
+}
+
+/// The 502 for a buffered answer read as a stream that the stream filter refused.
+fn stream_refusal(format: Format, e: &wstream::StreamError) -> LocalReply {
+    LocalReply {
+        status: 502,
+        body: format.error_body(&format!("llmfw: {e}"), e.code()),
+        code: e.code(),
+    }
 }
 
 /// True when the first non-blank byte opens a JSON object or array.
@@ -714,3 +939,15 @@ mod tests;
 #[cfg(test)]
 #[path = "flow/bad_input_tests.rs"]
 mod bad_input_tests;
+
+#[cfg(test)]
+#[path = "flow/items_tests.rs"]
+mod items_tests;
+
+#[cfg(test)]
+#[path = "flow/channels_tests.rs"]
+mod channels_tests;
+
+#[cfg(test)]
+#[path = "flow/stream_forms_tests.rs"]
+mod stream_forms_tests;

@@ -54,8 +54,8 @@ fn header(out: &Outcome, name: &str) -> Option<String> {
 }
 
 #[test]
-fn non_configured_path_passes() {
-    let mut ex = Exchange::new(cfg("{}"));
+fn non_configured_path_passes_with_unmatched_path_pass() {
+    let mut ex = Exchange::new(cfg(r#"{"unmatched_path":"pass"}"#));
     assert_eq!(
         ex.on_request_headers(&h(&[(":path", "/v1/embeddings")])),
         RequestHeadersAction::Pass
@@ -642,26 +642,151 @@ fn mcp_call_refused_when_the_state_service_is_down_and_closed() {
 }
 
 #[test]
-fn mcp_result_with_injection_is_redacted() {
+fn mcp_sse_events_are_judged_and_forwarded_one_by_one() {
     let mut ex = mcp_exchange(MCP_CONFIG);
-    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
-    assert_eq!(
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fetch","arguments":{}}});
+    assert!(matches!(
         ex.on_request_body(body.to_string().as_bytes(), CLOCK),
-        RequestDecision::Continue
-    );
+        RequestDecision::Continue | RequestDecision::Callout(_) | RequestDecision::Decided(_)
+    ));
+    let _ = ex.on_callout_reply(CalloutReply::Ok(&service_reply(vec![], pb::Action::Allow)));
     let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
-    assert_eq!(
-        ex.on_response_headers(&resp),
-        ResponseHeadersAction::Inspect
-    );
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    assert!(ex.streaming());
+    // A progress notification passes at once, unchanged; half an event is held.
+    let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n";
     let result = json!({"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":INJECTION}],"isError":false}});
-    let sse = format!("event: message\nid: 9\ndata: {result}\n\n");
-    let ResponseDecision::Final(out) = ex.on_response_body(sse.as_bytes(), CLOCK) else {
-        panic!("no callout expected")
+    let poisoned = format!("event: message\nid: 9\ndata: {result}\n\n");
+    let (head, tail) = poisoned.split_at(20);
+    let chunk = format!("{progress}{head}");
+    assert_eq!(
+        ex.on_response_chunk(chunk.as_bytes(), false, CLOCK),
+        StreamStep::Chunk(progress.as_bytes().to_vec())
+    );
+    // The rest of the poisoned result: rewritten, with a comment naming the decision.
+    let StreamStep::Chunk(bytes) = ex.on_response_chunk(tail.as_bytes(), false, CLOCK) else {
+        panic!("a chunk")
     };
-    let text = String::from_utf8(out.body.clone().unwrap()).unwrap();
-    assert!(text.starts_with("event: message\nid: 9\ndata: "), "{text}");
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.starts_with(": llmfw decision=warn"), "{text}");
+    assert!(text.contains("event: message\nid: 9\ndata: "), "{text}");
     assert!(!text.contains("id_rsa"));
     assert!(text.contains("[llmfw] This tool output was removed"));
+    let StreamStep::Final(out) = ex.on_response_chunk(b"", true, CLOCK) else {
+        panic!("end of stream")
+    };
     assert_eq!(out.action, Action::Warn);
+    assert_eq!(out.body, Some(Vec::new()));
+}
+
+#[test]
+fn mcp_sse_event_serde_cannot_read_ends_the_stream_with_an_error() {
+    for data in [
+        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"x"}],"n":NaN}}"#
+            .to_owned(),
+        format!("{}{}", "[".repeat(200), "]".repeat(200)),
+    ] {
+        let mut ex = mcp_exchange(MCP_CONFIG);
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"resources/list"});
+        assert_eq!(
+            ex.on_request_body(body.to_string().as_bytes(), CLOCK),
+            RequestDecision::Continue
+        );
+        let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
+        assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+        let sse =
+            format!("data: {data}\n\ndata: {{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{}}}}\n\n");
+        let StreamStep::Final(out) = ex.on_response_chunk(sse.as_bytes(), false, CLOCK) else {
+            panic!("the stream ends")
+        };
+        let text = String::from_utf8(out.body.unwrap()).unwrap();
+        assert!(!text.contains("NaN") && !text.contains("[["), "{text}");
+        assert!(text.contains("\"error\""), "{text}");
+        assert!(text.contains("llmfw_uninspectable_response"), "{text}");
+        assert!(
+            !text.contains("\"id\":2"),
+            "nothing after the bad event passes: {text}"
+        );
+        assert_eq!(out.action, Action::Block);
+        assert_eq!(
+            ex.on_response_chunk(b"data: {}\n\n", true, CLOCK),
+            StreamStep::Chunk(Vec::new())
+        );
+    }
+}
+
+#[test]
+fn mcp_sse_event_past_the_cap_ends_the_stream() {
+    let mut ex =
+        mcp_exchange(r#"{"routes":[{"path_prefix":"/mcp","format":"mcp"}],"max_body_bytes":1024}"#);
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"resources/list"});
+    ex.on_request_body(body.to_string().as_bytes(), CLOCK);
+    let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    let ok = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
+    // Many small events pass whatever their total; one event past the cap ends the stream.
+    for _ in 0..40 {
+        assert_eq!(
+            ex.on_response_chunk(ok.as_bytes(), false, CLOCK),
+            StreamStep::Chunk(ok.as_bytes().to_vec())
+        );
+    }
+    // Incomplete past the cap, or complete past it in one chunk: both end the stream.
+    for big in [
+        format!("data: {{\"a\":\"{}", "x".repeat(2000)),
+        format!("data: {{\"a\":\"{}\"}}\n\n", "x".repeat(2000)),
+    ] {
+        let mut ex = ex_clone_for_cap();
+        let StreamStep::Final(out) = ex.on_response_chunk(big.as_bytes(), false, CLOCK) else {
+            panic!("the stream ends")
+        };
+        let text = String::from_utf8(out.body.unwrap()).unwrap();
+        assert!(text.contains("llmfw_body_too_large"), "{text}");
+        assert!(!text.contains("xxx"));
+    }
+    let _ = ex;
+}
+
+fn ex_clone_for_cap() -> Exchange {
+    let mut ex =
+        mcp_exchange(r#"{"routes":[{"path_prefix":"/mcp","format":"mcp"}],"max_body_bytes":1024}"#);
+    ex.on_request_body(
+        br#"{"jsonrpc":"2.0","id":1,"method":"resources/list"}"#,
+        CLOCK,
+    );
+    let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    ex
+}
+
+#[test]
+fn every_2xx_is_inspected_and_mcp_error_statuses_too() {
+    for status in ["200", "201", "202", "203", "206", "299"] {
+        let mut ex = mcp_exchange(MCP_CONFIG);
+        ex.on_request_body(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, CLOCK);
+        let resp = h(&[(":status", status), ("content-type", "application/json")]);
+        assert_eq!(
+            ex.on_response_headers(&resp),
+            ResponseHeadersAction::Inspect,
+            "{status}"
+        );
+    }
+    for status in ["400", "404", "500", "302"] {
+        let mut ex = mcp_exchange(MCP_CONFIG);
+        ex.on_request_body(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, CLOCK);
+        let resp = h(&[(":status", status), ("content-type", "application/json")]);
+        assert_eq!(
+            ex.on_response_headers(&resp),
+            ResponseHeadersAction::Inspect,
+            "mcp {status}"
+        );
+        let err = json!({"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":INJECTION}});
+        let ResponseDecision::Final(out) = ex.on_response_body(err.to_string().as_bytes(), CLOCK)
+        else {
+            panic!("final")
+        };
+        let v: Value = serde_json::from_slice(&out.body.unwrap()).unwrap();
+        assert!(!v.to_string().contains("id_rsa"), "{v}");
+        assert_eq!(v["error"]["code"], -32000);
+    }
 }

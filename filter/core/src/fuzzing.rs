@@ -209,6 +209,64 @@ pub fn sanitize_decode(data: &[u8]) {
     let _ = decode::rot13_candidate(&text);
 }
 
+const MCP_CONFIG: &[u8] = br#"{
+  "routes": [{"path_prefix": "/mcp", "format": "mcp"}],
+  "tools": {"deny": ["delete_*"]},
+  "max_body_bytes": 65536
+}"#;
+
+/// One MCP exchange: `data` split at `0xFF` into the request body, then response chunks. The
+/// first byte of the response part picks the answer's shape: even = a JSON body (buffered), odd
+/// = an SSE stream fed chunk by chunk (the per-event judge). Run with a time limit
+/// (`scripts/fuzz.sh` passes `-timeout`), so input that is slow to judge is a finding too.
+pub fn mcp_exchange(data: &[u8]) {
+    static CONFIG: OnceLock<Option<Arc<Config>>> = OnceLock::new();
+    let Some(config) = CONFIG.get_or_init(|| Config::from_json(MCP_CONFIG).ok().map(Arc::new))
+    else {
+        return;
+    };
+    let mut parts = chunks(data);
+    let request = parts.next().unwrap_or_default();
+    let rest: Vec<&[u8]> = parts.collect();
+    let mut ex = Exchange::new(Arc::clone(config));
+    let header = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    ex.on_request_headers(&[header(":path", "/mcp"), header(":method", "POST")]);
+    let clock = Clock {
+        now_ms: 1,
+        context_id: 1,
+    };
+    if matches!(
+        ex.on_request_body(request, clock),
+        RequestDecision::Reply(_) | RequestDecision::Decided(_) | RequestDecision::Callout(_)
+    ) {
+        return;
+    }
+    let sse = rest
+        .first()
+        .and_then(|c| c.first())
+        .is_some_and(|b| b % 2 == 1);
+    let ct = if sse {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    match ex.on_response_headers(&[header(":status", "200"), header("content-type", ct)]) {
+        ResponseHeadersAction::Stream => {
+            let n = rest.len();
+            for (i, chunk) in rest.into_iter().enumerate() {
+                let _ = ex.on_response_chunk(chunk, i + 1 == n, clock);
+            }
+            let _ = ex.on_response_chunk(&[], true, clock);
+        }
+        ResponseHeadersAction::Inspect => {
+            let body: Vec<u8> = rest.concat();
+            let _ = ex.response_body_progress(body.len(), true);
+            let _ = ex.on_response_body(&body, clock);
+        }
+        _ => {}
+    }
+}
+
 /// A fuzz entry point.
 pub type Entry = fn(&[u8]);
 
@@ -220,4 +278,5 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("sse_framer", sse_framer),
     ("sse_stream", sse_stream),
     ("sanitize_decode", sanitize_decode),
+    ("mcp_exchange", mcp_exchange),
 ];

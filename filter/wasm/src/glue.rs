@@ -82,8 +82,15 @@ impl Metrics {
     }
 
     fn inc(&self, name: &'static str) {
+        self.add(name, 1);
+    }
+
+    fn add(&self, name: &'static str, n: u32) {
+        if n == 0 {
+            return;
+        }
         if let Some(id) = self.ids.get(name) {
-            let _ = hostcalls::increment_metric(*id, 1);
+            let _ = hostcalls::increment_metric(*id, i64::from(n));
         }
     }
 }
@@ -122,7 +129,7 @@ impl RootContext for Root {
                     LogLevel::Info,
                     &format!(
                         "configured routes={} stateful={} deny_patterns={} max_body_bytes={}",
-                        cfg.routes.len(),
+                        cfg.routes.routes.len(),
                         cfg.state_service.is_some(),
                         !cfg.deny.is_empty(),
                         cfg.max_body_bytes
@@ -196,6 +203,9 @@ fn now_ms() -> i64 {
 
 impl Http {
     fn local_reply(&self, reply: &LocalReply, phase: &str) -> Action {
+        if let Some(reason) = llmfw_core::flow::coverage::reason_of_code(reply.code) {
+            self.metrics.inc(reason.counter());
+        }
         log(
             LogLevel::Info,
             &format!(
@@ -286,6 +296,12 @@ impl Http {
     /// Writes an outcome to the held response (or the last chunk of a stream) and counts it.
     fn apply(&self, outcome: &Outcome) {
         self.metrics.inc(metrics::decision(outcome.action));
+        if outcome.redacted > 0 {
+            self.metrics.inc(metrics::RESPONSE_REDACTED);
+        }
+        for reason in outcome.uninspected.iter() {
+            self.metrics.inc(reason.counter());
+        }
         if outcome.callout_failed {
             self.metrics.inc(metrics::CALLOUT_FAILURE);
         }
@@ -311,10 +327,11 @@ impl Http {
         log(
             LogLevel::Info,
             &format!(
-                "decision ctx={} action={} removed={} callout_failed={} body_rewritten={} decision_headers={}",
+                "decision ctx={} action={} removed={} redacted={} callout_failed={} body_rewritten={} decision_headers={}",
                 self.context_id,
                 outcome.action.as_str(),
                 outcome.removed,
+                outcome.redacted,
                 outcome.callout_failed,
                 outcome.body.is_some(),
                 outcome.headers.len()
@@ -405,8 +422,16 @@ impl Context for Http {
 
 impl HttpContext for Http {
     fn on_log(&mut self) {
-        // End of the stream (Envoy calls it for every stream): publish memory growth.
+        // End of the stream (Envoy calls it for every stream): publish memory growth, and log
+        // what the exchange inspected (counts and reasons only, never content).
         self.memory.update();
+        let coverage = self.exchange.coverage();
+        if coverage.format.is_some() {
+            log(
+                LogLevel::Info,
+                &format!("{} ctx={}", coverage.log_line(), self.context_id),
+            );
+        }
     }
 
     fn on_http_request_headers(&mut self, _n: usize, _end_of_stream: bool) -> Action {
@@ -416,7 +441,12 @@ impl HttpContext for Http {
         let remove = match self.exchange.on_request_headers(&headers) {
             RequestHeadersAction::Pass => return Action::Continue,
             RequestHeadersAction::Reject(reply) => {
-                self.metrics.inc(metrics::REQUEST_INVALID);
+                self.metrics
+                    .inc(if reply.code == llmfw_core::flow::CODE_UNMATCHED_PATH {
+                        metrics::REQUEST_UNMATCHED_PATH
+                    } else {
+                        metrics::REQUEST_INVALID
+                    });
                 return self.local_reply(&reply, "request_headers");
             }
             RequestHeadersAction::Inspect { remove } => remove,
@@ -466,6 +496,10 @@ impl HttpContext for Http {
                     }
                 };
                 let decision = self.exchange.on_request_body(&body, self.clock());
+                self.metrics.add(
+                    metrics::UNINSPECTED_ARGUMENTS,
+                    self.exchange.take_bounded_calls(),
+                );
                 if debug_enabled() {
                     log(
                         LogLevel::Debug,
@@ -568,7 +602,12 @@ impl HttpContext for Http {
                     now_ms: now_ms(),
                     context_id: self.context_id,
                 };
-                match self.exchange.on_response_body(&body, clock) {
+                let decision = self.exchange.on_response_body(&body, clock);
+                self.metrics.add(
+                    metrics::UNINSPECTED_ARGUMENTS,
+                    self.exchange.take_bounded_calls(),
+                );
+                match decision {
                     ResponseDecision::Final(outcome) => {
                         self.apply(&outcome);
                         Action::Continue
@@ -597,10 +636,18 @@ impl Http {
                 Vec::new()
             }
         };
-        match self
+        let step = self
             .exchange
-            .on_response_chunk(&chunk, end_of_stream, self.clock())
-        {
+            .on_response_chunk(&chunk, end_of_stream, self.clock());
+        self.metrics.add(
+            metrics::UNINSPECTED_ARGUMENTS,
+            self.exchange.take_bounded_calls(),
+        );
+        self.metrics.add(
+            metrics::STREAM_EVENT_NEUTRALISED,
+            self.exchange.take_neutralised_events(),
+        );
+        match step {
             StreamStep::Chunk(bytes) => {
                 if bytes != chunk {
                     if let Err(e) =

@@ -264,8 +264,16 @@ async fn replay(args: &ReplayArgs) -> anyhow::Result<String> {
             _ = term.recv() => break Err(anyhow::anyhow!("terminated (SIGTERM)")),
         }
     };
-    // a part that died during the last steps still fails the run
+    // a part that died during the last steps still fails the run; after failed callouts give a
+    // killed part a moment to be reaped (its exit is not instant), so a dead state service is
+    // reported as such and not as a run decided by the failure mode
     if let Some(s) = stack.as_mut() {
+        if run.callout_failures.load(Ordering::Relaxed) > 0 {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while s.check().is_ok() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         s.check().with_context(|| {
             format!(
                 "replay stopped after {} of {total_steps} steps",

@@ -7,6 +7,8 @@
 //!   "actions": { "secret": "warn" },
 //!   "argument_actions": { "ssrf": "block" },
 //!   "exfil_allow_hosts": ["docs.example.com", "*.example.org"],
+//!   "response_text": "redact",
+//!   "response_holdback_bytes": 4096,
 //!   "max_decoded_bytes": 65536,
 //!   "max_decode_depth": 3,
 //!   "scan_cache_bytes": 4194304
@@ -36,6 +38,8 @@ pub struct RawDetect {
     actions: Option<BTreeMap<String, String>>,
     argument_actions: Option<BTreeMap<String, String>>,
     exfil_allow_hosts: Option<Vec<String>>,
+    response_text: Option<String>,
+    response_holdback_bytes: Option<u64>,
     max_decoded_bytes: Option<u64>,
     max_decode_depth: Option<u8>,
     scan_cache_bytes: Option<u64>,
@@ -74,8 +78,13 @@ pub struct DetectConfig {
     pub text_actions: BTreeMap<Family, Action>,
     /// Action per family for tool-call arguments.
     pub argument_actions: BTreeMap<Family, Action>,
-    /// Hosts (exact or `*.suffix`) that markdown images/links may point at with data.
+    /// Hosts (exact or `*.suffix`) that markdown images/links may point at with data; in
+    /// response text, the hosts images and links may point at at all ([`crate::detect::reply`]).
     pub exfil_allow_hosts: Vec<String>,
+    /// Redact the model's answer text (images/links to other hosts, secrets, PII) in place.
+    pub response_text: bool,
+    /// Most answer text held back in a stream while undecided (and longest token kept).
+    pub response_holdback_bytes: usize,
     /// Decoding limits.
     pub limits: Limits,
     /// Byte budget of the per-VM scan cache (0 = off); see [`crate::detect::cache`].
@@ -122,6 +131,8 @@ impl Default for DetectConfig {
                 .map(|&f| (f, default_argument_action(f)))
                 .collect(),
             exfil_allow_hosts: Vec::new(),
+            response_text: true,
+            response_holdback_bytes: crate::detect::reply::DEFAULT_HOLDBACK_BYTES,
             limits: Limits::default(),
             scan_cache_bytes: DEFAULT_SCAN_CACHE_BYTES,
         }
@@ -203,6 +214,27 @@ impl RawDetect {
                 ));
             }
             out.exfil_allow_hosts.push(host);
+        }
+        out.response_text = match self.response_text.as_deref() {
+            None | Some("redact") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "detect.response_text",
+                    format!("must be \"redact\" or \"off\", got {other:?}"),
+                ))
+            }
+        };
+        if let Some(n) = self.response_holdback_bytes {
+            use crate::detect::reply::{MAX_HOLDBACK_BYTES, MIN_HOLDBACK_BYTES};
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if !(MIN_HOLDBACK_BYTES..=MAX_HOLDBACK_BYTES).contains(&n) {
+                return Err(invalid(
+                    "detect.response_holdback_bytes",
+                    format!("must be between {MIN_HOLDBACK_BYTES} and {MAX_HOLDBACK_BYTES}"),
+                ));
+            }
+            out.response_holdback_bytes = n;
         }
         if let Some(n) = self.max_decoded_bytes {
             if n > 16 * 1024 * 1024 {

@@ -31,8 +31,12 @@ fn config_cases_from_testdata() {
 #[test]
 fn defaults() {
     let cfg = Config::from_json(b"").unwrap();
-    assert_eq!(cfg.routes.len(), 1);
-    assert_eq!(cfg.routes[0].path_prefix, "/v1/chat/completions");
+    assert_eq!(cfg.routes.routes.len(), super::routes::DEFAULT_ROUTES.len());
+    assert_eq!(
+        cfg.routes.routes[0].path,
+        super::PathMatch::Prefix("/v1/chat/completions".to_owned())
+    );
+    assert_eq!(cfg.routes.unmatched, super::UnmatchedPath::Refuse);
     assert_eq!(cfg.identity.operator, "x-llmfw-operator");
     assert_eq!(cfg.identity.session, "x-llmfw-session");
     assert_eq!(cfg.identity.tenant, "x-llmfw-tenant");
@@ -91,6 +95,10 @@ fn route_matching_by_prefix() {
     let cfg = Config::from_json(b"{}").unwrap();
     assert!(cfg.route_for("/v1/chat/completions?x=1").is_some());
     assert!(cfg.route_for("/v1/embeddings").is_none());
+    assert_eq!(
+        cfg.routes.choose("/v1/embeddings"),
+        super::RouteChoice::Refuse
+    );
 }
 
 #[test]

@@ -14,11 +14,58 @@ fn markdown_url() -> Option<&'static Regex> {
         .as_ref()
 }
 
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    host.split(':').next().unwrap_or("")
+/// True when every host a client may reach for `url` (WHATWG and RFC 3986 readings, see
+/// [`crate::tools::url`]) is allowed; a URL whose host does not parse is not.
+fn url_allowed(url: &str, allow: &[String]) -> bool {
+    crate::tools::url::readings(url, false).is_ok_and(|hosts| {
+        hosts.iter().all(|h| {
+            let name = h.domain().unwrap_or_else(|| h.to_string());
+            host_allowed(&name, allow)
+        })
+    })
+}
+
+/// The host a browser would contact for an absolute `http(s)` or protocol-relative (`//host`)
+/// URL, lower-cased, for the allowlist check of response text ([`super::reply`]). The one place
+/// response-text redaction reads a host: swap in the shared WHATWG extractor here.
+///
+/// Read as WHATWG does for special schemes: any run of `/` and `\` after `http:`/`https:` (or at
+/// the start) introduces the authority, which ends at `/`, `\`, `?` or `#`; userinfo up to the
+/// last `@` is dropped, then the port. The ideographic full stops `。．｡` count as dots (IDNA maps
+/// them), and a trailing dot is dropped. Anything still unusual (`%`, non-ASCII, spaces) stays in
+/// the result, so it never equals an allow-listed name: the check fails closed.
+pub fn url_host(url: &str) -> Option<String> {
+    let lower = url
+        .get(..6)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let rest = if lower.starts_with("https:") {
+        url.get(6..)?
+    } else if lower.starts_with("http:") {
+        url.get(5..)?
+    } else {
+        url
+    };
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split_once(']').map_or(v6, |(h, _)| h)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        }
+    };
+    let host: String = host
+        .chars()
+        .map(|c| match c {
+            '\u{3002}' | '\u{FF0E}' | '\u{FF61}' => '.',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    let host = host.trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// True when `host` is exactly an allowed host or under an allowed `*.suffix`.
@@ -30,7 +77,9 @@ pub fn host_allowed(host: &str, allow: &[String]) -> bool {
     })
 }
 
-fn carries_data(url: &str) -> bool {
+/// True when a URL carries data: a query with values, a template placeholder to be filled in, or
+/// a path segment of 48 bytes or more.
+pub(crate) fn carries_data(url: &str) -> bool {
     let placeholder = ["[", "{", "$", "%s", "<"].iter().any(|p| url.contains(p));
     let query_value = url.split_once('?').is_some_and(|(_, q)| {
         q.split('&')
@@ -54,7 +103,7 @@ pub fn scan(text: &str, allow: &[String]) -> Vec<Match<'static>> {
             continue;
         };
         let image = !bang.as_str().is_empty();
-        if host_allowed(host_of(url.as_str()), allow) || !carries_data(url.as_str()) {
+        if url_allowed(url.as_str(), allow) || !carries_data(url.as_str()) {
             continue;
         }
         let placeholder = ["[", "{", "$", "%s"]

@@ -9,6 +9,8 @@
 mod args;
 pub mod cache;
 mod exfil;
+pub mod reply;
+mod reply_urls;
 mod rules;
 mod secrets;
 
@@ -410,15 +412,36 @@ impl Detector {
 
     /// Scans a tool call's arguments (every string value, with the tool name as context).
     pub fn scan_call(&self, tool: &str, arguments: &Value) -> Vec<Finding> {
+        self.scan_call_bounded(tool, arguments).0
+    }
+
+    /// [`Detector::scan_call`], and the bound that stopped the reading of the arguments before
+    /// their end, if one did (too many or too long values, too deep).
+    pub fn scan_call_bounded(
+        &self,
+        tool: &str,
+        arguments: &Value,
+    ) -> (Vec<Finding>, Option<&'static str>) {
+        self.scan_call_scoped(tool, arguments, &|_| false)
+    }
+
+    /// [`Detector::scan_call_bounded`] with the configured scope: `authorised(url)` says a URL is
+    /// inside it (an internal address there is no SSRF finding; see `args/ssrf.rs`).
+    pub fn scan_call_scoped(
+        &self,
+        tool: &str,
+        arguments: &Value,
+        authorised: &dyn Fn(&str) -> bool,
+    ) -> (Vec<Finding>, Option<&'static str>) {
         let mut out = Vec::new();
         if !self.config.enabled {
-            return out;
+            return (out, None);
         }
         let mut leaves = Vec::new();
-        args::string_leaves(arguments, String::new(), &mut leaves, 0);
+        let stopped = args::string_leaves(arguments, String::new(), &mut leaves, 0);
         for (path, value) in leaves {
             let key = path.rsplit('/').next().unwrap_or("");
-            for m in self.args.scan(tool, key, &value) {
+            for m in self.args.scan(tool, key, &value, authorised) {
                 out.push(Finding {
                     rule_id: m.rule_id.to_owned(),
                     family: m.family,
@@ -438,7 +461,7 @@ impl Detector {
                 out.push(f);
             }
         }
-        dedup(out)
+        (dedup(out), stopped)
     }
 
     /// The action for one finding under the config.

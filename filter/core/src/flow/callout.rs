@@ -11,8 +11,14 @@ use crate::wire::ProposedCall;
 /// Longest canonical arguments sent along with a tool event (longer ones: digest only).
 pub const MAX_ARGUMENTS_JSON: usize = 4096;
 
-pub(super) fn tool_event(config: &Config, call: &ProposedCall, args: &Value) -> pb::ToolEvent {
-    let class = tools::classify(config, &call.name, args);
+/// The event of one call; `class` is the policy's classification when it made one.
+pub(super) fn tool_event(
+    config: &Config,
+    call: &ProposedCall,
+    args: &Value,
+    class: Option<tools::Classification>,
+) -> pb::ToolEvent {
+    let class = class.unwrap_or_else(|| tools::classify(config, &call.name, args));
     let targets = class
         .targets
         .into_iter()

@@ -35,6 +35,13 @@ fn legitimate_unicode_is_not_flagged() {
         "Привет, мир! Hello world",
         "Γειά σου Κόσμε",
         "\u{FEFF}BOM at start",
+        // Turkish dotless i, a Cyrillic word with a Latin typo, placeholders joined by `_`.
+        "Yapay zeka düşünen makinelerin yapılmasına adanan bilim dalıdır",
+        "Створює файлe з назвою НОВИЙ_UID",
+        // Zero-width spaces as word separators (Khmer, CJK) and left next to a space.
+        "\u{200B}តើ\u{200B}ត្រូវ\u{200B}បង្ហាញ",
+        "言\u{200B}\u{200B}えば",
+        "af \u{200B}\u{200B}denne",
     ] {
         let s = sanitize(text, Limits::default());
         assert!(s.signals.is_empty(), "{text:?} → {:?}", s.signals);
@@ -49,6 +56,9 @@ fn smuggling_is_flagged() {
             SignalKind::BidiControl,
         ),
         ("sk-\u{200B}live-key", SignalKind::Invisible),
+        ("ig\u{200B}nore", SignalKind::Invisible),
+        ("a \u{200B}\u{200B}\u{200B} b", SignalKind::Invisible),
+        ("ıgnоre", SignalKind::MixedScriptConfusable),
         ("p\u{0430}ypal login", SignalKind::MixedScriptConfusable),
         ("sκ-lіνe", SignalKind::MixedScriptConfusable),
     ];

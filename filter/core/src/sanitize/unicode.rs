@@ -147,6 +147,10 @@ pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
                 // ZWNJ/ZWJ are orthographic in Persian, Indic and other scripts.
                 '\u{200C}' | '\u{200D}' => !emoji_joiner && (ascii_adjacent || run),
                 '\u{00AD}' => run,
+                // A zero-width space separates words in Khmer, Thai and CJK text and is left
+                // behind by copy and paste next to spaces; it hides something only inside an
+                // ASCII token (`ig\u{200B}nore`, `sk-\u{200B}live`) or as a run (a payload).
+                '\u{200B}' | '\u{FEFF}' => !bom && zero_width_suspicious(&chars, i),
                 _ => !bom && !emoji_joiner,
             };
             if suspicious {
@@ -165,6 +169,38 @@ pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
         i += 1;
     }
     out
+}
+
+/// A zero-width space (or a ZWNBSP that is no BOM) at `i` hides something: inside an ASCII
+/// token (both visible neighbours printable ASCII, not spaces, one of them a letter or digit),
+/// or a run of at least three invisible characters.
+fn zero_width_suspicious(chars: &[(usize, char)], i: usize) -> bool {
+    let hidden = |c: char| is_invisible(c) || is_variation_selector(c);
+    let run_start = chars
+        .get(..i)
+        .unwrap_or(&[])
+        .iter()
+        .rposition(|&(_, c)| !hidden(c))
+        .map_or(0, |p| p + 1);
+    let run_end = chars
+        .get(i..)
+        .unwrap_or(&[])
+        .iter()
+        .position(|&(_, c)| !hidden(c))
+        .map_or(chars.len(), |p| p + i);
+    if run_end - run_start >= 3 {
+        return true;
+    }
+    let before = run_start
+        .checked_sub(1)
+        .and_then(|p| chars.get(p))
+        .map(|&(_, c)| c);
+    let after = chars.get(run_end).map(|&(_, c)| c);
+    let token = |c: Option<char>| c.is_some_and(|c| c.is_ascii_graphic());
+    token(before)
+        && token(after)
+        && (before.is_some_and(|c| c.is_ascii_alphanumeric())
+            || after.is_some_and(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Latin look-alike for a Cyrillic, Greek or other confusable letter (UTS #39 subset).
@@ -265,13 +301,28 @@ pub fn confusable(c: char) -> Option<char> {
     })
 }
 
-fn is_confusable_script(c: char) -> bool {
+/// Letters of Greek, Cyrillic, Armenian and Cherokee (the scripts with Latin look-alikes).
+fn is_other_confusable_script(c: char) -> bool {
     matches!(c as u32, 0x0370..=0x03FF | 0x0400..=0x052F | 0x0530..=0x058F | 0x13A0..=0x13FF)
-        || matches!(c, 'ı' | 'ȷ' | 'ɑ' | 'ɩ' | 'ℓ' | '℮')
+}
+
+/// Latin-script letters outside ASCII that look like an ASCII letter. `ı` is an ordinary letter
+/// of Turkish and Azerbaijani: mapped in the skeleton, never a signal on its own.
+fn is_latin_lookalike(c: char) -> bool {
+    matches!(c, 'ı' | 'ȷ' | 'ɑ' | 'ɩ' | 'ℓ' | '℮')
+}
+
+fn is_confusable_script(c: char) -> bool {
+    is_other_confusable_script(c) || is_latin_lookalike(c)
 }
 
 /// Applies the skeleton to words that mix Latin letters with confusable-script letters.
-/// Returns the new text and the byte span (in `text`) of the first rewritten word.
+/// Returns the new text and the byte span (in `text`) of the first rewritten word that held a
+/// letter of another script (a signal).
+///
+/// A spoof is built from look-alikes only: a word with a letter of the other script that has no
+/// Latin twin (`файлe`, a Cyrillic word with a typo, `uрядок` from a man page) is a genuine
+/// word of that script and is left alone. `_` separates words (`НОВИЙ_UID`, `тип_gopher`).
 pub fn skeleton(text: &str) -> (String, Option<(usize, usize)>) {
     let mut out = String::with_capacity(text.len());
     let mut first = None;
@@ -279,17 +330,23 @@ pub fn skeleton(text: &str) -> (String, Option<(usize, usize)>) {
     let mut in_word = false;
     let flush = |out: &mut String, word: &str, start: usize, first: &mut Option<(usize, usize)>| {
         let latin = word.chars().any(|c| c.is_ascii_alphabetic());
-        let foreign = word.chars().any(is_confusable_script);
-        let mappable = word.chars().any(|c| confusable(c).is_some());
-        if latin && foreign && mappable {
-            first.get_or_insert((start, word.len()));
+        let (mut foreign, mut other_script, mut all_mappable) = (false, false, true);
+        for c in word.chars().filter(|&c| is_confusable_script(c)) {
+            foreign = true;
+            other_script |= is_other_confusable_script(c);
+            all_mappable &= confusable(c).is_some();
+        }
+        if latin && foreign && all_mappable {
+            if other_script {
+                first.get_or_insert((start, word.len()));
+            }
             out.extend(word.chars().map(|c| confusable(c).unwrap_or(c)));
         } else {
             out.push_str(word);
         }
     };
     for (i, c) in text.char_indices() {
-        let wordish = c.is_alphanumeric() || c == '_';
+        let wordish = c.is_alphanumeric();
         if wordish && !in_word {
             word_start = i;
             in_word = true;

@@ -10,7 +10,10 @@
 
 use serde_json::{json, Value};
 
-use super::{tool_definitions, ProposedCall, Provenance, Removal, RequestView, Text};
+use super::kinds::{self, Handling, Position};
+use super::{
+    calls, tool_definitions, ProposedCall, Provenance, Removal, RequestView, ResponseView, Text,
+};
 
 fn block_type(block: &Value) -> &str {
     block.get("type").and_then(Value::as_str).unwrap_or("")
@@ -44,6 +47,13 @@ fn blocks_text(content: &Value) -> Option<String> {
 /// pointer is empty. Each tool result's pointer is its own `content`.
 pub fn request_view(body: &Value) -> RequestView {
     let mut view = RequestView::default();
+    kinds::note_parts(
+        body.get("system"),
+        Position::AnthropicRequestSystemBlock,
+        "/system",
+        0,
+        &mut view.unknown,
+    );
     if let Some(system) = body.get("system").and_then(blocks_text) {
         if !system.is_empty() {
             view.texts.push(Text {
@@ -81,28 +91,59 @@ fn message_texts<'a>(
     let mut pairing = false;
     if let Some(blocks) = content.and_then(Value::as_array) {
         for (j, b) in blocks.iter().enumerate() {
-            match block_type(b) {
-                "tool_use" => {
+            let ty = block_type(b);
+            let texty = ty.is_empty() && b.get("text").is_some_and(Value::is_string);
+            if b.is_string() || texty {
+                continue;
+            }
+            let Some(handling) = kinds::handling(Position::AnthropicRequestBlock, ty) else {
+                view.unknown.push(kinds::unknown_at(
+                    Position::AnthropicRequestBlock,
+                    ty,
+                    format!("/messages/{i}/content/{j}"),
+                    (0, j),
+                ));
+                continue;
+            };
+            match handling {
+                Handling::HistoryCall => {
                     pairing = true;
                     call_names.push((str_field(b, "id"), str_field(b, "name")));
                 }
-                "tool_result" => {
+                Handling::Data if ty == "tool_result" || ty == "mcp_tool_result" => {
                     pairing = true;
+                    tool_result(i, j, b, call_names, view);
+                }
+                Handling::Data => {
+                    // A document, a search result, or a server tool's result: every string is
+                    // untrusted data. Server results answer a `server_tool_use` (pairing).
+                    pairing |= ty.ends_with("_tool_result");
                     let id = str_field(b, "tool_use_id");
                     let tool = call_names
                         .iter()
                         .find(|(cid, _)| !id.is_empty() && *cid == id)
                         .map(|(_, n)| (*n).to_owned());
-                    if let Some(text) = b
-                        .get("content")
-                        .and_then(blocks_text)
-                        .filter(|t| !t.is_empty())
-                    {
+                    let text = calls::data_text(b);
+                    if !text.is_empty() {
                         view.texts.push(Text {
                             provenance: Provenance::ToolResult,
                             text,
-                            pointer: format!("/messages/{i}/content/{j}/content"),
+                            pointer: String::new(),
                             tool,
+                        });
+                    }
+                }
+                Handling::Text if ty == "thinking" => {
+                    if let Some(t) = b
+                        .get("thinking")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                    {
+                        view.texts.push(Text {
+                            provenance: Provenance::Assistant,
+                            text: t.to_owned(),
+                            pointer: String::new(),
+                            tool: None,
                         });
                     }
                 }
@@ -124,6 +165,38 @@ fn message_texts<'a>(
                 format!("/messages/{i}/content")
             },
             tool: None,
+        });
+    }
+}
+
+/// One `tool_result` block: its content (a string, or blocks: text, documents, search results,
+/// browser state, tool references) is one tool-result text, redactable as the block's `content`.
+fn tool_result(i: usize, j: usize, b: &Value, call_names: &[(&str, &str)], view: &mut RequestView) {
+    let id = str_field(b, "tool_use_id");
+    let tool = call_names
+        .iter()
+        .find(|(cid, _)| !id.is_empty() && *cid == id)
+        .map(|(_, n)| (*n).to_owned());
+    let pointer = format!("/messages/{i}/content/{j}/content");
+    let content = b.get("content");
+    kinds::note_parts(
+        content,
+        Position::AnthropicRequestToolResultBlock,
+        &pointer,
+        0,
+        &mut view.unknown,
+    );
+    let text = match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => calls::data_text(v),
+        None => String::new(),
+    };
+    if !text.is_empty() {
+        view.texts.push(Text {
+            provenance: Provenance::ToolResult,
+            text,
+            pointer,
+            tool,
         });
     }
 }
@@ -162,29 +235,57 @@ pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
     }
 }
 
-/// Every `tool_use` block of `content`: choice 0, index = block index, arguments = `input`.
-pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
+/// Every `tool_use` block of `content` (client tools, the computer and browser toolsets):
+/// choice 0, index = block index, arguments = `input`; and the blocks of unknown types.
+pub fn response_view(body: &Value) -> ResponseView {
+    let mut view = ResponseView::default();
     let Some(blocks) = body.get("content").and_then(Value::as_array) else {
-        return Vec::new();
+        return view;
     };
-    blocks
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| block_type(b) == "tool_use")
-        .map(|(j, b)| ProposedCall {
-            choice: 0,
-            index: j,
-            id: str_field(b, "id").to_owned(),
-            name: str_field(b, "name").to_owned(),
-            arguments: match b.get("input") {
-                None | Some(Value::Null) => Ok(json!({})),
-                Some(v @ Value::Object(_)) => Ok(v.clone()),
-                Some(other) => Err(other.to_string()),
-            },
-            // `input` arrives parsed: a repeated key is already gone.
-            duplicate_keys: false,
-        })
-        .collect()
+    for (j, b) in blocks.iter().enumerate() {
+        match kinds::handling(Position::AnthropicResponseBlock, block_type(b)) {
+            None => view.unknown.push(kinds::unknown_at(
+                Position::AnthropicResponseBlock,
+                block_type(b),
+                format!("/content/{j}"),
+                (0, j),
+            )),
+            Some(Handling::Call) => view.calls.push(ProposedCall {
+                choice: 0,
+                index: j,
+                id: str_field(b, "id").to_owned(),
+                name: str_field(b, "name").to_owned(),
+                arguments: input_arguments(b.get("input")),
+                // `input` arrives parsed: a repeated key is already gone.
+                duplicate_keys: false,
+                defect: None,
+            }),
+            Some(_) => {}
+        }
+    }
+    view
+}
+
+/// A `tool_use` block's `input`: an object (missing or null = `{}`), anything else unparsable.
+pub(crate) fn input_arguments(input: Option<&Value>) -> Result<Value, String> {
+    match input {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(other) => Err(other.to_string()),
+    }
+}
+
+/// A block a removal may take out: `tool_use`, or a block of a type the filter does not know.
+fn removable(b: &Value) -> bool {
+    matches!(
+        kinds::handling(Position::AnthropicResponseBlock, block_type(b)),
+        Some(Handling::Call) | None
+    )
+}
+
+/// The proposed calls of [`response_view`].
+pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
+    response_view(body).calls
 }
 
 /// Removes the given `tool_use` blocks (removals of other choices or other blocks are ignored).
@@ -199,7 +300,7 @@ pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
     };
     let mut mine: Vec<&Removal> = removals
         .iter()
-        .filter(|r| r.choice == 0 && blocks.get(r.index).map(block_type) == Some("tool_use"))
+        .filter(|r| r.choice == 0 && blocks.get(r.index).is_some_and(removable))
         .collect();
     if mine.is_empty() {
         return;

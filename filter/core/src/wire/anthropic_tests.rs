@@ -102,6 +102,7 @@ fn request_view_has_provenance_and_pointers() {
                 "/messages/0/content",
                 None
             ),
+            (Provenance::Assistant, "I should fetch it.", "", None),
             (Provenance::Assistant, "Fetching the page.", "", None),
             (
                 Provenance::ToolResult,
@@ -142,7 +143,7 @@ fn string_system_and_empty_first_user() {
 fn every_request_pointer_redacts_to_a_string() {
     let original = request();
     let texts = request_view(&original).texts;
-    assert_eq!(texts.iter().filter(|t| t.pointer.is_empty()).count(), 2);
+    assert_eq!(texts.iter().filter(|t| t.pointer.is_empty()).count(), 3);
     for t in texts.iter().filter(|t| !t.pointer.is_empty()) {
         let mut body = original.clone();
         assert!(

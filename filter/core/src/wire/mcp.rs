@@ -3,12 +3,14 @@
 //! Request: a `tools/call` message (`params.name`, `params.arguments`) is a call to judge; `choice`
 //! is its position in the batch (0 for a single message) and `id` its JSON-RPC id as JSON text
 //! (`1`, `"abc"`; empty for a notification). `prompts/get` string arguments are user texts.
-//! Response (also each SSE event's data): `result.content` (with `structuredContent`) of a tool call,
-//! `result.contents[].text` of a resource read and `result.messages[].content.text` of a prompt are
-//! tool results; `result.tools[]` of a tool list are definitions. A refused call is answered
-//! locally with a tool result flagged `isError`, which agents show to their model and move on.
+//! Response (also each SSE event's data): every text a server sends, in judged units ([`scan`]):
+//! tool results, resource contents (blobs decoded when they are text), prompt messages, errors,
+//! server requests (`sampling/createMessage`, `elicitation/create`) and notifications, and the
+//! entries of tool, prompt and resource lists at any depth of their schemas. A refused call is
+//! answered locally with a tool result flagged `isError`, which agents show to their model and
+//! move on.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{ProposedCall, Provenance, RequestView, Text};
 
@@ -31,10 +33,10 @@ fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Escapes a key for a JSON pointer (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
+use scan::escape;
+
+#[path = "mcp_scan.rs"]
+pub mod scan;
 
 /// Every `tools/call` as a call to judge, and `prompts/get` string arguments as user texts.
 pub fn request_view(body: &Value) -> RequestView {
@@ -57,6 +59,7 @@ pub fn request_view(body: &Value) -> RequestView {
                 },
                 // The body arrives parsed: a repeated key is already gone.
                 duplicate_keys: false,
+                defect: None,
             }),
             "prompts/get" => {
                 let Some(args) = params
@@ -82,116 +85,21 @@ pub fn request_view(body: &Value) -> RequestView {
     view
 }
 
-/// Text of a tool result's `content` blocks (`text`, and the `text` of embedded resources), with
-/// `structuredContent` serialized after it.
-fn tool_result_text(result: &Map<String, Value>) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(blocks) = result.get("content").and_then(Value::as_array) {
-        for b in blocks {
-            let text = match str_field(b, "type") {
-                "text" => b.get("text").and_then(Value::as_str),
-                "resource" => b.pointer("/resource/text").and_then(Value::as_str),
-                _ => None,
-            };
-            parts.extend(text.filter(|t| !t.is_empty()).map(str::to_owned));
-        }
-    }
-    if let Some(s) = result.get("structuredContent").filter(|s| !s.is_null()) {
-        parts.push(s.to_string());
-    }
-    parts.join("\n")
-}
-
-/// Tool results (`ToolResult`, tool name unknown) and tool definitions (`ToolDefinition`) of every
-/// message of a response.
+/// The judged units of a server's answer (every text it carries, see [`scan`]) as texts: tool
+/// results, resource contents, prompt messages, errors, server requests and notifications
+/// (`ToolResult`), and tools/prompts/resources list entries (`ToolDefinition`).
 pub fn response_texts(body: &Value) -> Vec<Text> {
-    let mut out = Vec::new();
-    for (_, prefix, m) in messages(body) {
-        let Some(result) = m.get("result").and_then(Value::as_object) else {
-            continue;
-        };
-        let text = tool_result_text(result);
-        if !text.is_empty() {
-            out.push(tool_result(text, format!("{prefix}/result/content")));
-        }
-        if let Some(contents) = result.get("contents").and_then(Value::as_array) {
-            for (k, c) in contents.iter().enumerate() {
-                if let Some(text) = c.get("text").and_then(Value::as_str) {
-                    if !text.is_empty() {
-                        let pointer = format!("{prefix}/result/contents/{k}/text");
-                        out.push(tool_result(text.to_owned(), pointer));
-                    }
-                }
-            }
-        }
-        if let Some(msgs) = result.get("messages").and_then(Value::as_array) {
-            for (k, pm) in msgs.iter().enumerate() {
-                if let Some(text) = pm.pointer("/content/text").and_then(Value::as_str) {
-                    if !text.is_empty() {
-                        let pointer = format!("{prefix}/result/messages/{k}/content/text");
-                        out.push(tool_result(text.to_owned(), pointer));
-                    }
-                }
-            }
-        }
-        if let Some(tools) = result.get("tools").and_then(Value::as_array) {
-            for (k, t) in tools.iter().enumerate() {
-                out.extend(tool_definition(
-                    t,
-                    format!("{prefix}/result/tools/{k}/description"),
-                ));
-            }
-        }
-    }
-    out
+    scan::units(body).into_iter().map(|u| u.text).collect()
 }
 
-fn tool_result(text: String, pointer: String) -> Text {
-    Text {
-        provenance: Provenance::ToolResult,
-        text,
-        pointer,
-        tool: None,
-    }
-}
-
-/// A `tools/list` entry: name, title, description and input schema, one per line.
-fn tool_definition(tool: &Value, pointer: String) -> Option<Text> {
-    let name = tool.get("name").and_then(Value::as_str);
-    let mut lines: Vec<String> = ["name", "title", "description"]
-        .iter()
-        .filter_map(|k| tool.get(*k).and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if let Some(schema) = tool.get("inputSchema").filter(|s| !s.is_null()) {
-        lines.push(schema.to_string());
-    }
-    (!lines.is_empty()).then(|| Text {
-        provenance: Provenance::ToolDefinition,
-        text: lines.join("\n"),
-        pointer,
-        tool: name.map(str::to_owned),
-    })
-}
-
-/// Replaces the text at `pointer`: a tool result's `…/result/content` becomes one text block with
-/// the notice (and its `structuredContent`, which carries the same data, is dropped); any other
-/// pointer (a description, a resource or prompt text) becomes the notice string. A tool without a
-/// description gets one.
+/// Replaces the text at `pointer`: a unit pointer of [`response_texts`] is neutralised whole in
+/// the shape its kind requires (see [`scan`]: a tool result becomes one text block with the
+/// notice and loses its `structuredContent` (then marked `isError`); a list entry, `params` or `result` has every
+/// free-text string replaced); any other pointer (a request's prompt argument, a description)
+/// becomes the notice string. A tool without a description gets one.
 pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
-    if let Some(parent) = pointer.strip_suffix("/content") {
-        if parent == "/result" || parent.ends_with("/result") {
-            let Some(result) = body.pointer_mut(parent).and_then(Value::as_object_mut) else {
-                return false;
-            };
-            result.insert(
-                "content".to_owned(),
-                json!([{"type": "text", "text": notice}]),
-            );
-            result.shift_remove("structuredContent");
-            return true;
-        }
+    if scan::replace_unit(body, pointer, notice) {
+        return true;
     }
     match body.pointer_mut(pointer) {
         Some(v) => {

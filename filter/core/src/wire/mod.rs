@@ -5,6 +5,8 @@
 //! edits go through `serde_json::Value` with preserved key order, so everything not touched survives.
 
 pub mod anthropic;
+pub(crate) mod calls;
+pub mod kinds;
 pub mod mcp;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -96,6 +98,18 @@ pub struct RequestView {
     /// Calls the request asks to execute (MCP `tools/call`; `choice` is the position in a batch,
     /// 0 for a single message). Empty for the LLM formats: history calls were judged when proposed.
     pub calls: Vec<ProposedCall>,
+    /// Items, blocks, parts and roles of types the filter does not know (see `unknown_types`).
+    pub unknown: Vec<kinds::Unknown>,
+}
+
+/// What the filter reads from a response body: the proposed calls and what it does not know.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResponseView {
+    /// Proposed tool calls, in order.
+    pub calls: Vec<ProposedCall>,
+    /// Items or blocks of types the filter does not know, with the position a call made of them
+    /// takes (`unknown_types: inspect_text`).
+    pub unknown: Vec<kinds::Unknown>,
 }
 
 /// A tool call proposed by the model in a response (or, for MCP, requested by the client).
@@ -118,6 +132,9 @@ pub struct ProposedCall {
     pub arguments: Result<Value, String>,
     /// True when the raw arguments repeat a JSON key (serde_json keeps only the last).
     pub duplicate_keys: bool,
+    /// Why the call cannot be judged as read (a stream whose forms of the call disagree, a
+    /// block index started twice): such a call is blocked with this reason.
+    pub defect: Option<&'static str>,
 }
 
 /// A call to remove from a response, with the refusal text shown in its place.
@@ -268,11 +285,16 @@ impl Format {
 
     /// Extracts proposed tool calls from a response (none for MCP: its calls are in requests).
     pub fn proposed_calls(self, body: &Value) -> Vec<ProposedCall> {
+        self.response_view(body).calls
+    }
+
+    /// The proposed calls of a response and the items of types the filter does not know.
+    pub fn response_view(self, body: &Value) -> ResponseView {
         match self {
-            Format::OpenAiChat => openai_chat::proposed_calls(body),
-            Format::OpenAiResponses => openai_responses::proposed_calls(body),
-            Format::Anthropic => anthropic::proposed_calls(body),
-            Format::Mcp => Vec::new(),
+            Format::OpenAiChat => openai_chat::response_view(body),
+            Format::OpenAiResponses => openai_responses::response_view(body),
+            Format::Anthropic => anthropic::response_view(body),
+            Format::Mcp => ResponseView::default(),
         }
     }
 

@@ -7,7 +7,15 @@
 
 use serde_json::{json, Value};
 
-use super::{content_text, tool_definitions, ProposedCall, Provenance, Removal, RequestView, Text};
+use super::kinds::{self, Position};
+use super::{
+    calls, content_text, tool_definitions, ProposedCall, Provenance, Removal, RequestView,
+    ResponseView, Text,
+};
+
+/// The `index` of the call read from a legacy `message.function_call` (there is one per
+/// message, beside or instead of `tool_calls`).
+pub const LEGACY_FUNCTION_CALL: usize = usize::MAX;
 
 /// System prompt (all `system`/`developer` messages joined), the first user message, every
 /// message text with its provenance (`role: tool` messages are tool results; the tool's name is
@@ -21,15 +29,36 @@ pub fn request_view(body: &Value) -> RequestView {
     let mut call_names: Vec<(&str, &str)> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        if kinds::handling(Position::ChatRequestRole, role).is_none() {
+            view.unknown.push(kinds::unknown_at(
+                Position::ChatRequestRole,
+                role,
+                format!("/messages/{i}"),
+                (0, i),
+            ));
+            continue;
+        }
+        kinds::note_parts(
+            m.get("content"),
+            Position::ChatRequestContentPart,
+            &format!("/messages/{i}/content"),
+            0,
+            &mut view.unknown,
+        );
         let text = m.get("content").and_then(content_text);
         if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
-            for c in calls {
+            for (k, c) in calls.iter().enumerate() {
+                let ty = c.get("type").and_then(Value::as_str).unwrap_or("function");
+                if kinds::handling(Position::ChatRequestToolCall, ty).is_none() {
+                    view.unknown.push(kinds::unknown_at(
+                        Position::ChatRequestToolCall,
+                        ty,
+                        format!("/messages/{i}/tool_calls/{k}"),
+                        (0, i),
+                    ));
+                }
                 let id = c.get("id").and_then(Value::as_str).unwrap_or("");
-                let name = c
-                    .pointer("/function/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                call_names.push((id, name));
+                call_names.push((id, calls::history_name(c)));
             }
         }
         let (provenance, tool) = match role {
@@ -100,44 +129,69 @@ pub fn redact(body: &mut Value, pointer: &str, notice: &str) -> bool {
     super::insert_description(body, pointer, notice)
 }
 
-/// Every `function` tool call in every choice, in order.
-pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
-    let mut out = Vec::new();
+/// Every call in every choice, in order: `tool_calls[]` entries of type `function` and `custom`
+/// (see [`calls::chat_tool_call`]), then a legacy `message.function_call` (index
+/// [`LEGACY_FUNCTION_CALL`]); entries of other types are unknown.
+pub fn response_view(body: &Value) -> ResponseView {
+    let mut view = ResponseView::default();
     let Some(choices) = body.get("choices").and_then(Value::as_array) else {
-        return out;
+        return view;
     };
     for (ci, choice) in choices.iter().enumerate() {
-        let Some(calls) = choice
-            .pointer("/message/tool_calls")
-            .and_then(Value::as_array)
-        else {
-            continue;
-        };
-        for (i, call) in calls.iter().enumerate() {
-            let id = call
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let func = call.get("function");
-            let name = func
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let (arguments, duplicate_keys) =
-                super::parse_arguments(func.and_then(|f| f.get("arguments")));
-            out.push(ProposedCall {
+        let message = choice.get("message");
+        let entries = message
+            .and_then(|m| m.get("tool_calls"))
+            .and_then(Value::as_array);
+        for (i, call) in entries.into_iter().flatten().enumerate() {
+            let id = call.get("id").and_then(Value::as_str).unwrap_or("");
+            let Some(c) = calls::chat_tool_call(call) else {
+                let ty = call.get("type").and_then(Value::as_str).unwrap_or("");
+                view.unknown.push(kinds::unknown_at(
+                    Position::ChatResponseToolCall,
+                    ty,
+                    format!("/choices/{ci}/message/tool_calls/{i}"),
+                    (ci, i),
+                ));
+                continue;
+            };
+            view.calls.push(ProposedCall {
                 choice: ci,
                 index: i,
-                id,
-                name,
+                id: id.to_owned(),
+                name: c.name,
+                arguments: c.arguments,
+                duplicate_keys: c.duplicate_keys,
+                defect: None,
+            });
+        }
+        if let Some(f) = message
+            .and_then(|m| m.get("function_call"))
+            .filter(|f| !f.is_null())
+        {
+            let name = f.get("name").and_then(Value::as_str).unwrap_or("");
+            let (arguments, duplicate_keys) = super::parse_arguments(f.get("arguments"));
+            let arguments = if f.is_object() {
+                arguments
+            } else {
+                Err(f.to_string())
+            };
+            view.calls.push(ProposedCall {
+                choice: ci,
+                index: LEGACY_FUNCTION_CALL,
+                id: String::new(),
+                name: name.to_owned(),
                 arguments,
                 duplicate_keys,
+                defect: None,
             });
         }
     }
-    out
+    view
+}
+
+/// The proposed calls of [`response_view`].
+pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
+    response_view(body).calls
 }
 
 /// Removes the given calls; a choice left with no calls gets the refusals as its content.
@@ -154,6 +208,9 @@ pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
         let Some(message) = choice.get_mut("message").and_then(Value::as_object_mut) else {
             continue;
         };
+        if mine.iter().any(|r| r.index == LEGACY_FUNCTION_CALL) {
+            message.shift_remove("function_call");
+        }
         let left = match message.get_mut("tool_calls").and_then(Value::as_array_mut) {
             Some(calls) => {
                 for r in mine.iter().rev() {
@@ -165,10 +222,12 @@ pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
             }
             None => 0,
         };
-        if left > 0 {
+        let legacy_left = message.get("function_call").is_some_and(|f| !f.is_null());
+        if left > 0 || legacy_left {
             continue;
         }
         message.shift_remove("tool_calls");
+        message.shift_remove("function_call");
         let refusal: Vec<&str> = mine.iter().map(|r| r.refusal.as_str()).collect();
         let mut text = refusal.join("\n");
         if let Some(prev) = message.get("content").and_then(Value::as_str) {

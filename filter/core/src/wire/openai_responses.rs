@@ -12,12 +12,11 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{content_text, tool_definitions, ProposedCall, Provenance, Removal, RequestView, Text};
-
-/// Item types whose `output` is a tool result, with the item type of the matching call.
-const OUTPUT_ITEMS: &[&str] = &["function_call_output", "custom_tool_call_output"];
-/// Item types that call a tool (`name` under `call_id`).
-const CALL_ITEMS: &[&str] = &["function_call", "custom_tool_call"];
+use super::kinds::{self, Handling, Position};
+use super::{
+    calls, content_text, tool_definitions, ProposedCall, Provenance, Removal, RequestView,
+    ResponseView, Text,
+};
 
 fn item_type(item: &Value) -> &str {
     item.get("type").and_then(Value::as_str).unwrap_or("")
@@ -66,61 +65,152 @@ pub fn request_view(body: &Value) -> RequestView {
     view
 }
 
+/// Item types whose `output` is a string (or text parts) that a notice can replace.
+const REDACTABLE_OUTPUT: &[&str] = &[
+    "function_call_output",
+    "custom_tool_call_output",
+    "local_shell_call_output",
+    "apply_patch_call_output",
+    "mcp_call",
+];
+
 fn input_items(items: &[Value], view: &mut RequestView, system: &mut Vec<String>) {
     let mut call_names: Vec<(&str, &str)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let kind = item_type(item);
-        if CALL_ITEMS.contains(&kind) {
-            call_names.push((str_field(item, "call_id"), str_field(item, "name")));
-            continue;
-        }
-        if OUTPUT_ITEMS.contains(&kind) {
-            let id = str_field(item, "call_id");
-            let tool = call_names
-                .iter()
-                .find(|(cid, _)| !id.is_empty() && *cid == id)
-                .map(|(_, n)| (*n).to_owned());
-            if let Some(text) = item
-                .get("output")
-                .and_then(content_text)
-                .filter(|t| !t.is_empty())
-            {
-                view.texts.push(Text {
-                    provenance: Provenance::ToolResult,
-                    text,
-                    pointer: format!("/input/{i}/output"),
-                    tool,
-                });
-            }
-            continue;
-        }
-        if !(kind.is_empty() || kind == "message") {
-            // Reasoning, item references, hosted tool calls: nothing an agent wrote.
-            continue;
-        }
-        let role = str_field(item, "role");
-        let text = item.get("content").and_then(content_text);
-        let provenance = match role {
-            "system" | "developer" => {
-                system.extend(text.clone());
-                Provenance::System
-            }
-            "assistant" => Provenance::Assistant,
-            _ => {
-                if role == "user" && view.first_user.is_none() {
-                    view.first_user = Some(text.clone().unwrap_or_default());
-                }
-                Provenance::User
-            }
+        let kind = match item_type(item) {
+            "" => "message",
+            k => k,
         };
-        if let Some(text) = text.filter(|t| !t.is_empty()) {
-            view.texts.push(Text {
-                provenance,
-                text,
-                pointer: format!("/input/{i}/content"),
-                tool: None,
-            });
+        let Some(handling) = kinds::handling(Position::ResponsesRequestInputItem, kind) else {
+            view.unknown.push(kinds::unknown_at(
+                Position::ResponsesRequestInputItem,
+                kind,
+                format!("/input/{i}"),
+                (0, i),
+            ));
+            continue;
+        };
+        match handling {
+            Handling::HistoryCall => {
+                call_names.push((str_field(item, "call_id"), calls::history_name(item)));
+            }
+            Handling::Data => data_item(i, item, kind, &call_names, view),
+            Handling::Definitions => {
+                let text = calls::data_text(item);
+                if !text.is_empty() {
+                    view.texts.push(Text {
+                        provenance: Provenance::ToolDefinition,
+                        text,
+                        pointer: String::new(),
+                        tool: None,
+                    });
+                }
+            }
+            Handling::Text if kind == "reasoning" => {
+                let mut parts: Vec<&str> = Vec::new();
+                for key in ["summary", "content"] {
+                    for p in item
+                        .get(key)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        parts.extend(p.get("text").and_then(Value::as_str));
+                    }
+                }
+                if !parts.is_empty() {
+                    view.texts.push(Text {
+                        provenance: Provenance::Assistant,
+                        text: parts.join("\n"),
+                        pointer: String::new(),
+                        tool: None,
+                    });
+                }
+            }
+            Handling::Text => message_item(i, item, view, system),
+            _ => {}
         }
+    }
+}
+
+/// A tool's or hosted tool's output: its `output` when that is what a notice can replace, else
+/// every string of the item (not redactable in place: poison there refuses the request).
+fn data_item(
+    i: usize,
+    item: &Value,
+    kind: &str,
+    call_names: &[(&str, &str)],
+    view: &mut RequestView,
+) {
+    let id = str_field(item, "call_id");
+    let tool = call_names
+        .iter()
+        .find(|(cid, _)| !id.is_empty() && *cid == id)
+        .map(|(_, n)| (*n).to_owned())
+        .or_else(|| item.get("name").and_then(Value::as_str).map(str::to_owned));
+    let output = item.get("output");
+    if kind == "function_call_output" || kind == "custom_tool_call_output" {
+        kinds::note_parts(
+            output,
+            Position::ResponsesRequestToolOutputPart,
+            &format!("/input/{i}/output"),
+            0,
+            &mut view.unknown,
+        );
+    }
+    let redactable =
+        REDACTABLE_OUTPUT.contains(&kind) && output.is_some_and(|o| o.is_string() || o.is_array());
+    let (text, pointer) = if redactable && kind != "mcp_call" {
+        let text = output.map(calls::data_text).unwrap_or_default();
+        (text, format!("/input/{i}/output"))
+    } else if redactable && item.get("error").is_none_or(Value::is_null) {
+        // mcp_call: the server's output is the result; the arguments are the model's own.
+        let text = output.map(calls::data_text).unwrap_or_default();
+        (text, format!("/input/{i}/output"))
+    } else {
+        (calls::data_text(item), String::new())
+    };
+    if !text.is_empty() {
+        view.texts.push(Text {
+            provenance: Provenance::ToolResult,
+            text,
+            pointer,
+            tool,
+        });
+    }
+}
+
+fn message_item(i: usize, item: &Value, view: &mut RequestView, system: &mut Vec<String>) {
+    let role = str_field(item, "role");
+    let content = item.get("content");
+    kinds::note_parts(
+        content,
+        Position::ResponsesRequestContentPart,
+        &format!("/input/{i}/content"),
+        0,
+        &mut view.unknown,
+    );
+    let text = content.and_then(content_text);
+    let provenance = match role {
+        "system" | "developer" => {
+            system.extend(text.clone());
+            Provenance::System
+        }
+        "assistant" => Provenance::Assistant,
+        _ => {
+            if role == "user" && view.first_user.is_none() {
+                view.first_user = Some(text.clone().unwrap_or_default());
+            }
+            Provenance::User
+        }
+    };
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        view.texts.push(Text {
+            provenance,
+            text,
+            pointer: format!("/input/{i}/content"),
+            tool: None,
+        });
     }
 }
 
@@ -177,37 +267,77 @@ fn replacement(old: &Value, pointer: &str, notice: &str) -> Value {
     }
 }
 
-/// Every `function_call` item of `output`: choice 0, index = position in `output`, id = `call_id`
-/// (the item `id` when there is none).
-pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
+/// Every call item of `output` (`function_call`, `custom_tool_call`, `local_shell_call`,
+/// `shell_call`, `apply_patch_call`, `computer_call`, `mcp_approval_request`, ... read by
+/// [`calls::responses_item`]): choice 0, index = position in `output`, id = `call_id` (the item
+/// `id` when there is none); and the items of unknown types.
+pub fn response_view(body: &Value) -> ResponseView {
+    let mut view = ResponseView::default();
     let Some(output) = body.get("output").and_then(Value::as_array) else {
-        return Vec::new();
+        return view;
     };
-    output
-        .iter()
-        .enumerate()
-        .filter(|(_, item)| item_type(item) == "function_call")
-        .map(|(i, item)| {
-            let id = match str_field(item, "call_id") {
-                "" => str_field(item, "id"),
-                id => id,
-            };
-            let (arguments, duplicate_keys) = super::parse_arguments(item.get("arguments"));
-            ProposedCall {
-                choice: 0,
-                index: i,
-                id: id.to_owned(),
-                name: str_field(item, "name").to_owned(),
-                arguments,
-                duplicate_keys,
+    for (i, item) in output.iter().enumerate() {
+        let kind = item_type(item);
+        match kinds::handling(Position::ResponsesResponseOutputItem, kind) {
+            None => view.unknown.push(kinds::unknown_at(
+                Position::ResponsesResponseOutputItem,
+                kind,
+                format!("/output/{i}"),
+                (0, i),
+            )),
+            Some(Handling::ModelText) if kind == "message" => kinds::note_parts(
+                item.get("content"),
+                Position::ResponsesResponseContentPart,
+                &format!("/output/{i}/content"),
+                0,
+                &mut view.unknown,
+            ),
+            Some(Handling::Call) => {
+                let Some(call) = calls::responses_item(item) else {
+                    continue;
+                };
+                let id = match str_field(item, "call_id") {
+                    "" => str_field(item, "id"),
+                    id => id,
+                };
+                view.calls.push(ProposedCall {
+                    choice: 0,
+                    index: i,
+                    id: id.to_owned(),
+                    name: call.name,
+                    arguments: call.arguments,
+                    duplicate_keys: call.duplicate_keys,
+                    defect: None,
+                });
             }
-        })
-        .collect()
+            Some(_) => {}
+        }
+    }
+    // An unknown part inside a message is judged (or refused) as the whole message item.
+    for u in &mut view.unknown {
+        if u.position == Position::ResponsesResponseContentPart {
+            u.at = (
+                0,
+                u.pointer
+                    .split('/')
+                    .nth(2)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            );
+        }
+    }
+    view
 }
 
-/// Removes the given `function_call` items (removals of other choices or of other items are
-/// ignored). When no `function_call` is left, an assistant `message` item with the refusals takes
-/// the place of the first removed item, and a top-level `output_text` is recomputed.
+/// The proposed calls of [`response_view`].
+pub fn proposed_calls(body: &Value) -> Vec<ProposedCall> {
+    response_view(body).calls
+}
+
+/// Removes the given call items (and, under `inspect_text`, items of unknown types; removals of
+/// other choices or of other items are ignored). When no call item is left, an assistant
+/// `message` item with the refusals takes the place of the first removed item, and a top-level
+/// `output_text` is recomputed.
 pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
     let Some(obj) = body.as_object_mut() else {
         return;
@@ -217,7 +347,7 @@ pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
     };
     let mut mine: Vec<&Removal> = removals
         .iter()
-        .filter(|r| r.choice == 0 && output.get(r.index).map(item_type) == Some("function_call"))
+        .filter(|r| r.choice == 0 && output.get(r.index).is_some_and(removable))
         .collect();
     mine.sort_by_key(|r| r.index);
     mine.dedup_by_key(|r| r.index);
@@ -233,7 +363,10 @@ pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
             hasher.update([0]);
         }
     }
-    if output.iter().any(|item| item_type(item) == "function_call") {
+    if output.iter().any(|item| {
+        kinds::handling(Position::ResponsesResponseOutputItem, item_type(item))
+            == Some(Handling::Call)
+    }) {
         return;
     }
     let refusals: Vec<&str> = mine.iter().map(|r| r.refusal.as_str()).collect();
@@ -250,6 +383,24 @@ pub fn remove_calls(body: &mut Value, removals: &[Removal]) {
     if obj.get("output_text").is_some_and(Value::is_string) {
         let text = output_text(obj);
         obj.insert("output_text".to_owned(), Value::String(text));
+    }
+}
+
+/// An item a removal may take out: a call item, or one the filter judged as a call because it
+/// did not know its type (a message with an unknown part included).
+fn removable(item: &Value) -> bool {
+    let known = kinds::handling(Position::ResponsesResponseOutputItem, item_type(item));
+    match known {
+        Some(Handling::Call) | None => true,
+        Some(_) if item_type(item) == "message" => item
+            .get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|parts| {
+                parts.iter().any(|p| {
+                    kinds::handling(Position::ResponsesResponseContentPart, item_type(p)).is_none()
+                })
+            }),
+        Some(_) => false,
     }
 }
 

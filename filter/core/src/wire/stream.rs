@@ -29,6 +29,7 @@ mod tests;
 
 use serde_json::{Map, Value};
 
+use super::kinds::{Position, UnknownTypes};
 use super::sse::{Event, Framer, SseError};
 use super::{Format, ProposedCall, Removal};
 
@@ -41,6 +42,52 @@ pub enum StreamError {
         /// The cap.
         cap: usize,
     },
+    /// An event whose data looks like JSON but does not parse (`NaN`, `Infinity`, nesting past
+    /// the parser's depth, broken JSON): a client's parser may read calls from it.
+    #[error(
+        "an event of the stream is JSON the firewall cannot parse (invalid, or nested too deep)"
+    )]
+    Unreadable,
+    /// An event, item, block or delta of a type the filter does not know (`unknown_types:
+    /// refuse`, or `inspect_text` for what is no item).
+    #[error("the stream carries a {position} of type `{type_name}` the firewall does not know")]
+    UnknownType {
+        /// Where (a [`Position`] name).
+        position: &'static str,
+        /// The type, safe for logs.
+        type_name: String,
+    },
+}
+
+impl StreamError {
+    /// The error code of the event that ends the stream.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StreamError::TooLarge { .. } => "llmfw_body_too_large",
+            StreamError::UnknownType { .. } => crate::flow::CODE_UNKNOWN_TYPE,
+            StreamError::Unreadable => crate::flow::CODE_UNINSPECTABLE,
+        }
+    }
+}
+
+/// Something of a type the filter does not know, found in one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unknown {
+    position: Position,
+    type_name: String,
+    /// True for an item or block (judged as a call under `inspect_text`); false for an event or
+    /// a delta type, which is refused under `inspect_text` too.
+    item: bool,
+}
+
+impl Unknown {
+    fn new(position: Position, ty: &str, item: bool) -> Unknown {
+        Unknown {
+            position,
+            type_name: super::kinds::safe_type_name(ty),
+            item,
+        }
+    }
 }
 
 impl From<SseError> for StreamError {
@@ -119,13 +166,26 @@ struct Call {
     raw: String,
     /// Chat: legacy `function_call` instead of `tool_calls`.
     legacy: bool,
-    /// Responses: the item as announced (`output_item.added`, completed by `output_item.done`).
+    /// Responses: the item as the client assembles it; Chat: the accumulated `tool_calls` entry.
     item: Option<Value>,
+    /// Arguments read from the item (calls that are not `function_call`s); `None`: parse `raw`.
+    parsed: Option<(Result<Value, String>, bool)>,
+    /// The item or entry is of a type the filter does not know (judged as a call under
+    /// `unknown_types: inspect_text`).
+    unknown: bool,
+    /// Why the call cannot be judged as read (see [`ProposedCall::defect`]).
+    defect: Option<&'static str>,
+    /// Chat: the name arrived in more than one fragment; the stream is re-emitted so every
+    /// client reads the name that was judged.
+    split: bool,
 }
 
 impl Call {
     fn proposed(&self) -> ProposedCall {
-        let (arguments, duplicate_keys) = super::parse_argument_text(&self.raw);
+        let (arguments, duplicate_keys) = match &self.parsed {
+            Some(p) => p.clone(),
+            None => super::parse_argument_text(&self.raw),
+        };
         ProposedCall {
             choice: self.choice,
             index: self.index,
@@ -133,6 +193,7 @@ impl Call {
             name: self.name.clone(),
             arguments,
             duplicate_keys,
+            defect: self.defect,
         }
     }
 
@@ -164,10 +225,18 @@ pub struct StreamFilter {
     failed: bool,
     seen: Seen,
     finished: Option<Finished>,
+    unknown: UnknownTypes,
+    /// The error that ended the stream, repeated by later calls.
+    error: Option<StreamError>,
+    /// A type the filter does not know was passed or judged as a call.
+    saw_unknown: bool,
+    /// The bytes of the events of the failing chunk that came before the refused one.
+    before_error: Vec<u8>,
 }
 
 impl StreamFilter {
-    /// A filter for one stream of `format`; `cap` bounds one event and the held bytes.
+    /// A filter for one stream of `format`; `cap` bounds one event and the held bytes. Types the
+    /// filter does not know are refused (see [`StreamFilter::with_unknown_types`]).
     pub fn new(format: Format, cap: usize) -> StreamFilter {
         StreamFilter {
             format,
@@ -179,7 +248,17 @@ impl StreamFilter {
             failed: false,
             seen: Seen::default(),
             finished: None,
+            unknown: UnknownTypes::Refuse,
+            error: None,
+            saw_unknown: false,
+            before_error: Vec::new(),
         }
+    }
+
+    /// The same filter with this `unknown_types` policy.
+    pub fn with_unknown_types(mut self, unknown: UnknownTypes) -> StreamFilter {
+        self.unknown = unknown;
+        self
     }
 
     /// The format.
@@ -196,7 +275,7 @@ impl StreamFilter {
         }
         let too_large = StreamError::TooLarge { cap: self.cap };
         if self.failed || self.finished.is_some() {
-            return Err(too_large);
+            return Err(self.error.clone().unwrap_or(too_large));
         }
         let events = match self.framer.feed(chunk) {
             Ok(events) => events,
@@ -207,7 +286,12 @@ impl StreamFilter {
         };
         let mut out = Vec::new();
         for e in events {
-            self.route(e, &mut out);
+            if let Err(e) = self.route(e, &mut out) {
+                self.fail();
+                self.error = Some(e.clone());
+                self.before_error = out;
+                return Err(e);
+            }
         }
         if self.held_bytes > self.cap {
             self.fail();
@@ -224,6 +308,24 @@ impl StreamFilter {
     /// Bytes currently held.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
+    }
+
+    /// The events of the chunk that failed that came before the refused event (they passed the
+    /// filter and go out before the error event, so a client sees the stream's start).
+    pub fn take_before_error(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.before_error)
+    }
+
+    /// True when a type the filter does not know was passed (`unknown_types: pass`) or judged
+    /// as a call (`inspect_text`).
+    pub fn saw_unknown(&self) -> bool {
+        self.saw_unknown
+    }
+
+    /// The error that ended the stream, if one did (also when found in the last, unterminated
+    /// event by [`finish`](Self::finish)).
+    pub fn error(&self) -> Option<&StreamError> {
+        self.error.as_ref()
     }
 
     /// At end of stream (after the last chunk was fed): the complete calls assembled from the held
@@ -243,9 +345,19 @@ impl StreamFilter {
             .unwrap_or_default()
     }
 
-    /// The held bytes, unchanged (every call allowed). Calls `finish` if it was not called.
+    /// The held bytes, unchanged (every call allowed); re-emitted by
+    /// [`rewrite`](Self::rewrite) without removals when a call's name arrived in several
+    /// fragments, so that every client reads the whole name that was judged. Calls `finish` if
+    /// it was not called.
     pub fn release(&mut self) -> Vec<u8> {
         self.finish();
+        if self
+            .finished
+            .as_ref()
+            .is_some_and(|f| f.calls.iter().any(|c| c.split))
+        {
+            return self.rewrite(&[]);
+        }
         self.finished
             .as_mut()
             .map(|f| std::mem::take(&mut f.events))
@@ -264,7 +376,8 @@ impl StreamFilter {
             return Vec::new();
         };
         if f.calls.is_empty() {
-            return self.release();
+            let events = std::mem::take(&mut f.events);
+            return events.into_iter().flat_map(|e| e.raw).collect();
         }
         let events = std::mem::take(&mut f.events);
         match self.format {
@@ -292,19 +405,44 @@ impl StreamFilter {
         self.held_bytes = 0;
     }
 
-    /// Sends one complete event on (`out`) or into the held part.
-    fn route(&mut self, e: Event, out: &mut Vec<u8>) {
-        if !self.holding {
-            let v = parse(&e.data);
-            let name = e.event.as_deref();
-            self.holding = match self.format {
-                Format::OpenAiChat => chat::observe(&mut self.seen, v.as_ref()),
-                Format::OpenAiResponses => {
-                    responses::observe(&mut self.seen, name, v.as_ref(), e.raw.len(), self.cap)
+    /// Sends one complete event on (`out`) or into the held part; an unknown type refused by
+    /// the policy is an error.
+    fn route(&mut self, e: Event, out: &mut Vec<u8>) -> Result<(), StreamError> {
+        let v = parse(&e.data);
+        if v.is_none() && !e.is_done() && looks_like_json(&e.data) {
+            return Err(StreamError::Unreadable);
+        }
+        let name = e.event.as_deref();
+        let unknown = match self.format {
+            Format::OpenAiChat => chat::unknown(v.as_ref()),
+            Format::OpenAiResponses => responses::unknown(name, v.as_ref()),
+            Format::Anthropic => anthropic::unknown(name, v.as_ref()),
+            Format::Mcp => None,
+        };
+        let mut hold_unknown = false;
+        if let Some(u) = unknown {
+            self.saw_unknown = true;
+            match self.unknown {
+                UnknownTypes::Pass => {}
+                UnknownTypes::InspectText if u.item => hold_unknown = true,
+                _ => {
+                    return Err(StreamError::UnknownType {
+                        position: u.position.name(),
+                        type_name: u.type_name,
+                    })
                 }
-                Format::Anthropic => anthropic::observe(&mut self.seen, name, v.as_ref()),
-                Format::Mcp => false,
-            };
+            }
+        }
+        if !self.holding {
+            self.holding = hold_unknown
+                || match self.format {
+                    Format::OpenAiChat => chat::observe(&mut self.seen, v.as_ref()),
+                    Format::OpenAiResponses => {
+                        responses::observe(&mut self.seen, name, v.as_ref(), e.raw.len(), self.cap)
+                    }
+                    Format::Anthropic => anthropic::observe(&mut self.seen, name, v.as_ref()),
+                    Format::Mcp => false,
+                };
         }
         if self.holding {
             self.held_bytes += e.raw.len();
@@ -312,6 +450,7 @@ impl StreamFilter {
         } else {
             out.extend_from_slice(&e.raw);
         }
+        Ok(())
     }
 
     fn assemble(&mut self) -> Finished {
@@ -320,7 +459,11 @@ impl StreamFilter {
         }
         if let Some(last) = self.framer.finish() {
             let mut passed = Vec::new();
-            self.route(last, &mut passed);
+            if let Err(e) = self.route(last, &mut passed) {
+                self.fail();
+                self.error = Some(e);
+                return Finished::default();
+            }
             if !passed.is_empty() {
                 // Not a call: kept for release/rewrite all the same (see `finish`).
                 self.held_bytes += passed.len();
@@ -345,6 +488,9 @@ impl StreamFilter {
         } else {
             Vec::new()
         };
+        if self.unknown != UnknownTypes::InspectText {
+            calls.retain(|c| !c.unknown);
+        }
         calls.sort_by_key(|c| (c.choice, c.index));
         Finished { events, calls }
     }
@@ -380,6 +526,12 @@ pub fn error_event(format: Format, message: &str, code: &str) -> Vec<u8> {
             out
         }
     }
+}
+
+/// True when the data opens a JSON object or array (what a client would parse).
+fn looks_like_json(data: &str) -> bool {
+    let t = data.trim_start();
+    t.starts_with('{') || t.starts_with('[')
 }
 
 fn parse(data: &str) -> Option<Value> {

@@ -13,8 +13,14 @@ pub(crate) async fn messages(State(c): Shared, headers: HeaderMap, body: Bytes) 
         .last()
         .filter(|m| field(m, "role") == Some("user"))
         .and_then(|m| m.get("content")?.as_array()?.last())
-        .filter(|b| field(b, "type") == Some("tool_result"))
-        .map(|b| content_text(b.get("content")));
+        .filter(|b| field(b, "type").is_some_and(|t| t.ends_with("tool_result")))
+        .map(|b| match b.get("content") {
+            Some(c @ (Value::String(_) | Value::Array(_))) if !content_text(Some(c)).is_empty() => {
+                content_text(Some(c))
+            }
+            Some(c) => c.to_string(),
+            None => String::new(),
+        });
     let user_text = messages
         .iter()
         .rev()
@@ -29,10 +35,10 @@ pub(crate) async fn messages(State(c): Shared, headers: HeaderMap, body: Bytes) 
         });
     let reply = Reply::plan(&headers, tool_result, user_text);
     let (id, model) = (format!("msg_demo_{n}"), model_of(&request));
-    let stop_reason = if reply.calls.is_empty() {
-        "end_turn"
-    } else {
+    let stop_reason = if reply.has_calls() {
         "tool_use"
+    } else {
+        "end_turn"
     };
     let (input_tokens, output_tokens) = (body.len() / 4, 16);
     let mut blocks = Vec::new();
@@ -42,6 +48,7 @@ pub(crate) async fn messages(State(c): Shared, headers: HeaderMap, body: Bytes) 
     for (i, (name, args)) in reply.calls.iter().enumerate() {
         blocks.push(json!({"type": "tool_use", "id": format!("toolu_{n}_{i}"), "name": name, "input": args}));
     }
+    blocks.extend(reply.items.iter().cloned());
     if !wants_stream(&request) {
         return Json(json!({
             "id": id, "type": "message", "role": "assistant", "model": model, "content": blocks,
@@ -61,12 +68,13 @@ pub(crate) async fn messages(State(c): Shared, headers: HeaderMap, body: Bytes) 
         let (start, deltas) = match field(block, "type") {
             Some("text") => {
                 let text = field(block, "text").unwrap_or_default();
-                let deltas: Vec<Value> = pieces(text, PIECES)
+                let deltas: Vec<Value> = pieces(text, reply.pieces)
                     .into_iter()
                     .map(|p| json!({"type": "text_delta", "text": p}))
                     .collect();
                 (json!({"type": "text", "text": ""}), deltas)
             }
+            Some(t) if t != "tool_use" => (block.clone(), Vec::new()),
             _ => {
                 let input = block.get("input").map(Value::to_string).unwrap_or_default();
                 let deltas: Vec<Value> = pieces(&input, PIECES)

@@ -10,16 +10,31 @@
 //! | `GET /healthz` | `ok` | |
 //! | any route with `x-demo-raw-body` | the bytes given (test-only raw mode, below) | writes split where asked |
 //!
+//! Odd forms of the four API paths (case, `//`, dot segments, escapes, `;params`, a trailing
+//! slash, no `/v1`, Azure's `/openai/deployments/<name>/...`) are served like the canonical path,
+//! as a normalising server would (`lenient.rs`): the e2e tests of issue 16 check that none of
+//! them gets past the firewall uninspected.
+//!
 //! Script convention, the same for the three LLM endpoints:
 //! - when the last message of the conversation is a tool result (chat `role: tool`, Responses
-//!   `function_call_output`, Anthropic user message whose last block is `tool_result`), the reply is
-//!   the text `tool result received (N bytes): <first 160 chars of the result>`, so a test sees
+//!   `*_call_output` or `mcp_call`, Anthropic user message whose last block is a `tool_result` or
+//!   a server tool's `*_tool_result`), the reply is the text `tool result received (N bytes):
+//!   <first 160 chars of the result>` (a result that is no text: its JSON), so a test sees
 //!   exactly what reached the model (e.g. a firewall notice instead of an injected text);
 //! - otherwise, when the last user text is a JSON object `{"tool": NAME, "arguments": {...}}` or
 //!   `{"tool_calls": [{"name": NAME, "arguments": {...}}, ...]}`, the reply proposes exactly those
 //!   tool calls; an optional `"text"` key adds that text before the calls, and `{"text": "..."}`
-//!   alone scripts a text answer;
-//! - any other text gets a short fixed text answer.
+//!   alone scripts a text answer (exactly that text, in JSON and streamed); `"pieces": N`
+//!   (1–4096, default 3) streams the text in N deltas, so a URL or secret in it is split
+//!   across deltas;
+//! - any other text gets a short fixed text answer;
+//! - `"items": [...]` adds those entries as they are after the scripted calls: Responses output
+//!   items (`custom_tool_call`, `shell_call`, `mcp_approval_request`, ...), Anthropic content
+//!   blocks, Chat `tool_calls[]` entries (`type: custom`); `"function_call": {name, arguments}`
+//!   answers Chat with a legacy `message.function_call`. Streamed, a Responses item is announced
+//!   by `output_item.added` (a custom call with an empty input, then `custom_tool_call_input`
+//!   deltas), a Chat custom call's name is split over two fragments, an Anthropic block is
+//!   started whole (a `tool_use` with `input_json_delta`s).
 //!
 //! Scripted mode (what `llmfw replay` uses): a request header `x-demo-reply` holding the same JSON
 //! script (`{"tool_calls": [...]}`, `{"tool", "arguments"}` or `{"text"}`) decides the reply
@@ -34,7 +49,8 @@
 //! `x-demo-raw-type` (default `text/event-stream`) and `content-encoding` from
 //! `x-demo-raw-encoding` when given; `x-demo-raw-pad: N` replaces the first `@@PAD@@` in the
 //! body with N bytes `p` (bodies larger than a request header can hold), and
-//! `x-demo-raw-pause-ms` sets the pause between writes. The request body is not read.
+//! `x-demo-raw-pause-ms` sets the pause between writes, `x-demo-raw-status` the HTTP status
+//! (default 200). The request body is not read.
 //!
 //! MCP: `initialize` (answers with an `mcp-session-id: demo-<n>` header), `ping`, `tools/list`
 //! (`read_file`, `http_get`, `run_shell`) and `tools/call`, whose text output is
@@ -65,6 +81,7 @@ use serde_json::{json, Value};
 use tokio_stream::wrappers::ReceiverStream;
 
 mod anthropic;
+mod lenient;
 mod mcp;
 mod openai;
 
@@ -128,6 +145,11 @@ async fn main() -> anyhow::Result<()> {
         .route("/stats", get(stats))
         .layer(axum::middleware::from_fn(raw_mode))
         .with_state(counters);
+    // Odd forms of each path are served like the canonical one (a normalising upstream): the
+    // outer router's middleware rewrites the URI before the inner router routes it.
+    let app = Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(lenient::rewrite));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "demo upstream listening");
     axum::serve(listener, app)
@@ -198,6 +220,12 @@ async fn raw_mode(req: axum::extract::Request, next: axum::middleware::Next) -> 
         }
     });
     let mut resp = Body::from_stream(ReceiverStream::new(rx)).into_response();
+    if let Some(status) = text("x-demo-raw-status")
+        .and_then(|s| s.trim().parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+    {
+        *resp.status_mut() = status;
+    }
     if let Ok(v) = HeaderValue::from_str(&content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
@@ -214,6 +242,12 @@ async fn raw_mode(req: axum::extract::Request, next: axum::middleware::Next) -> 
 struct Reply {
     text: Option<String>,
     calls: Vec<(String, Value)>,
+    /// How many deltas a streamed text is split into.
+    pieces: usize,
+    /// Entries added as they are (`"items"`).
+    items: Vec<Value>,
+    /// Chat: a legacy `function_call` (`"function_call"`).
+    function_call: Option<Value>,
 }
 
 impl Reply {
@@ -229,6 +263,9 @@ impl Reply {
             return Reply {
                 text: Some(text),
                 calls: Vec::new(),
+                pieces: PIECES,
+                items: Vec::new(),
+                function_call: None,
             };
         }
         let script = user_text
@@ -244,11 +281,34 @@ impl Reply {
             .get("text")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let items: Vec<Value> = list(script, "items").to_vec();
+        let function_call = script
+            .get("function_call")
+            .filter(|f| f.is_object())
+            .cloned();
         let text = match text {
-            None if calls.is_empty() => Some(DEFAULT_TEXT.to_owned()),
+            None if calls.is_empty() && items.is_empty() && function_call.is_none() => {
+                Some(DEFAULT_TEXT.to_owned())
+            }
             text => text,
         };
-        Reply { text, calls }
+        let pieces = script
+            .get("pieces")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .map_or(PIECES, |n| n.clamp(1, 4096));
+        Reply {
+            text,
+            calls,
+            pieces,
+            items,
+            function_call,
+        }
+    }
+
+    /// True when the reply proposes anything to run.
+    fn has_calls(&self) -> bool {
+        !(self.calls.is_empty() && self.items.is_empty() && self.function_call.is_none())
     }
 }
 

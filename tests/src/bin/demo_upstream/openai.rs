@@ -23,11 +23,14 @@ pub(crate) async fn chat_completions(
         .map(|m| content_text(m.get("content")));
     let reply = Reply::plan(&headers, tool_result, user_text);
     let (id, model, created) = (format!("chatcmpl-demo-{n}"), model_of(&request), unix_now());
-    let finish = if reply.calls.is_empty() {
-        "stop"
-    } else {
-        "tool_calls"
-    };
+    let finish =
+        if reply.function_call.is_some() && reply.calls.is_empty() && reply.items.is_empty() {
+            "function_call"
+        } else if reply.has_calls() {
+            "tool_calls"
+        } else {
+            "stop"
+        };
     if wants_stream(&request) {
         let chunk = |delta: Value, finish: Option<&str>| {
             json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -38,7 +41,7 @@ pub(crate) async fn chat_completions(
         let mut sse = Sse::default();
         sse.data(chunk(json!({"role": "assistant", "content": ""}), None));
         if let Some(text) = &reply.text {
-            for (k, piece) in pieces(text, PIECES).into_iter().enumerate() {
+            for (k, piece) in pieces(text, reply.pieces).into_iter().enumerate() {
                 sse.data(chunk(json!({"content": piece}), None));
                 if k == 1 {
                     sse.cut_last();
@@ -57,12 +60,36 @@ pub(crate) async fn chat_completions(
                 }
             }
         }
+        for (k, entry) in reply.items.iter().enumerate() {
+            let i = reply.calls.len() + k;
+            let mut entry = entry.clone();
+            entry["index"] = json!(i);
+            // A custom call's name is split over two fragments (the SDKs concatenate them).
+            let name = entry
+                .pointer("/custom/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match name {
+                Some(name) if name.len() > 1 => {
+                    let (a, b) = name.split_at(name.len() / 2);
+                    let input = entry.pointer("/custom/input").cloned().unwrap_or(json!(""));
+                    entry["custom"] = json!({"name": a, "input": ""});
+                    sse.data(chunk(json!({"tool_calls": [entry]}), None));
+                    let rest = json!({"index": i, "custom": {"name": b, "input": input}});
+                    sse.data(chunk(json!({"tool_calls": [rest]}), None));
+                }
+                _ => sse.data(chunk(json!({"tool_calls": [entry]}), None)),
+            }
+        }
+        if let Some(f) = &reply.function_call {
+            sse.data(chunk(json!({"function_call": f}), None));
+        }
         sse.data(chunk(json!({}), Some(finish)));
         sse.crlf_last();
         sse.data("[DONE]".to_owned());
         return sse.into_response();
     }
-    let tool_calls: Vec<Value> = reply
+    let mut tool_calls: Vec<Value> = reply
         .calls
         .iter()
         .enumerate()
@@ -71,11 +98,15 @@ pub(crate) async fn chat_completions(
                    "function": {"name": name, "arguments": args.to_string()}})
         })
         .collect();
-    let message = if tool_calls.is_empty() {
+    tool_calls.extend(reply.items.iter().cloned());
+    let mut message = if tool_calls.is_empty() {
         json!({"role": "assistant", "content": reply.text})
     } else {
         json!({"role": "assistant", "content": reply.text, "tool_calls": tool_calls})
     };
+    if let Some(f) = &reply.function_call {
+        message["function_call"] = f.clone();
+    }
     let prompt_tokens = body.len() / 4;
     Json(json!({
         "id": id,
@@ -101,8 +132,19 @@ pub(crate) async fn responses(State(c): Shared, headers: HeaderMap, body: Bytes)
         Some(Value::Array(items)) => (
             items
                 .last()
-                .filter(|i| field(i, "type") == Some("function_call_output"))
-                .map(|i| content_text(i.get("output"))),
+                .filter(|i| {
+                    let ty = field(i, "type").unwrap_or("");
+                    ty.ends_with("_call_output") || ty == "mcp_call"
+                })
+                .map(|i| match i.get("output") {
+                    Some(o @ (Value::String(_) | Value::Array(_)))
+                        if !content_text(Some(o)).is_empty() =>
+                    {
+                        content_text(Some(o))
+                    }
+                    Some(o) => o.to_string(),
+                    None => String::new(),
+                }),
             items
                 .iter()
                 .rev()
@@ -144,6 +186,7 @@ pub(crate) async fn responses(State(c): Shared, headers: HeaderMap, body: Bytes)
     for (i, (name, args)) in reply.calls.iter().enumerate() {
         output.push(call_item(i, name, &args.to_string(), "completed"));
     }
+    output.extend(reply.items.iter().cloned());
     let full = envelope("completed", output, usage);
     if !wants_stream(&request) {
         return Json(full).into_response();
@@ -173,7 +216,7 @@ pub(crate) async fn responses(State(c): Shared, headers: HeaderMap, body: Bytes)
             "response.content_part.added",
             json!({"part": {"type": "output_text", "text": "", "annotations": []}}),
         ));
-        for (k, piece) in pieces(text, PIECES).into_iter().enumerate() {
+        for (k, piece) in pieces(text, reply.pieces).into_iter().enumerate() {
             sse.sequenced(with(
                 "response.output_text.delta",
                 json!({"delta": piece, "logprobs": []}),
@@ -202,6 +245,29 @@ pub(crate) async fn responses(State(c): Shared, headers: HeaderMap, body: Bytes)
         }
         sse.sequenced(json!({"type": "response.function_call_arguments.done", "item_id": item_id, "output_index": index, "name": name, "arguments": arguments}));
         sse.sequenced(json!({"type": "response.output_item.done", "output_index": index, "item": call_item(i, name, &arguments, "completed")}));
+        index += 1;
+    }
+    for item in &reply.items {
+        let mut added = item.clone();
+        let custom = field(item, "type") == Some("custom_tool_call");
+        if custom {
+            added["input"] = json!("");
+        }
+        added["status"] = json!("in_progress");
+        sse.sequenced(
+            json!({"type": "response.output_item.added", "output_index": index, "item": added}),
+        );
+        if custom {
+            let input = field(item, "input").unwrap_or_default();
+            let item_id = item.get("id").cloned().unwrap_or(Value::Null);
+            for piece in pieces(input, PIECES) {
+                sse.sequenced(json!({"type": "response.custom_tool_call_input.delta", "item_id": item_id, "output_index": index, "delta": piece}));
+            }
+            sse.sequenced(json!({"type": "response.custom_tool_call_input.done", "item_id": item_id, "output_index": index, "input": input}));
+        }
+        sse.sequenced(
+            json!({"type": "response.output_item.done", "output_index": index, "item": item}),
+        );
         index += 1;
     }
     sse.sequenced(json!({"type": "response.completed", "response": full}));

@@ -8,10 +8,65 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{as_index, set, sse, Call, Held, Removal, Seen};
+use super::{as_index, set, sse, Call, Held, Removal, Seen, Unknown};
+use crate::wire::calls;
+use crate::wire::kinds::{self, Handling, Position};
 
+/// A `content_block_start` of a block judged as a call: `tool_use`, or a type the filter does
+/// not know.
 fn is_tool_start(v: &Value) -> bool {
-    v.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use")
+    let Some(ty) = v.pointer("/content_block/type").and_then(Value::as_str) else {
+        return false;
+    };
+    matches!(
+        kinds::handling(Position::AnthropicStreamBlock, ty),
+        Some(Handling::Call) | None
+    )
+}
+
+/// The first thing of an unknown type in an event: the event type, the started block's type,
+/// the delta's type. A `message_start` whose message already holds content is refused as
+/// unknown too: the SDKs start their snapshot from it, calls included.
+pub(super) fn unknown(name: Option<&str>, v: Option<&Value>) -> Option<Unknown> {
+    let v = v?;
+    let kind = v.get("type").and_then(Value::as_str).or(name).unwrap_or("");
+    if kinds::handling(Position::AnthropicStreamEvent, kind).is_none() {
+        return Some(Unknown::new(Position::AnthropicStreamEvent, kind, false));
+    }
+    let ty = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "content_block_start"
+            if kinds::handling(Position::AnthropicStreamBlock, ty("/content_block/type"))
+                .is_none() =>
+        {
+            Some(Unknown::new(
+                Position::AnthropicStreamBlock,
+                ty("/content_block/type"),
+                true,
+            ))
+        }
+        "content_block_delta"
+            if kinds::handling(Position::AnthropicStreamDelta, ty("/delta/type")).is_none() =>
+        {
+            Some(Unknown::new(
+                Position::AnthropicStreamDelta,
+                ty("/delta/type"),
+                false,
+            ))
+        }
+        "message_start"
+            if v.pointer("/message/content")
+                .and_then(Value::as_array)
+                .is_some_and(|c| !c.is_empty()) =>
+        {
+            Some(Unknown::new(
+                Position::AnthropicStreamEvent,
+                "message_start.content",
+                false,
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Notes a passing event; true when it starts a tool call.
@@ -32,6 +87,9 @@ pub(super) fn observe(seen: &mut Seen, name: Option<&str>, v: Option<&Value>) ->
     false
 }
 
+/// The reason a call is refused when its block index was started twice.
+const INDEX_TWICE: &str = "the stream starts this content block index twice";
+
 /// Calls per content block index: id and name from `content_block_start`, arguments the
 /// concatenated `partial_json` (else the start's non-empty `input`).
 pub(super) fn calls(events: &[Held]) -> Vec<Call> {
@@ -51,15 +109,34 @@ pub(super) fn calls(events: &[Held]) -> Vec<Call> {
                         .unwrap_or("")
                         .to_owned()
                 };
+                // The SDKs append a block on every start: a second start of one index leaves
+                // two blocks the deltas cannot both reach, so the call is refused.
+                let twice = out.iter().any(|c| c.index == index);
                 out.retain(|c| c.index != index);
-                out.push(Call {
+                let ty = get("type");
+                let mut call = Call {
                     choice: 0,
                     index,
                     id: get("id"),
                     name: get("name"),
                     item: block.and_then(|b| b.get("input")).cloned(),
                     ..Call::default()
-                });
+                };
+                if ty != "tool_use" {
+                    // A block the filter does not know, judged as a call (`inspect_text`).
+                    let c = calls::unknown_item(
+                        block.unwrap_or(&Value::Null),
+                        &kinds::safe_type_name(&ty),
+                    );
+                    call.name = c.name;
+                    call.parsed = Some((c.arguments, false));
+                    call.unknown = true;
+                    call.item = None;
+                }
+                if twice {
+                    call.defect = Some(INDEX_TWICE);
+                }
+                out.push(call);
             }
             "content_block_delta" => {
                 let Some(call) = out.iter_mut().find(|c| c.index == index) else {
@@ -133,7 +210,10 @@ pub(super) fn rewrite(
             continue;
         };
         let index = as_index(v.get("index"));
-        let call = index.and_then(|i| calls.iter().find(|c| c.index == i));
+        // An allowed block of an unknown type is re-emitted as it came (not as a tool_use).
+        let call = index
+            .and_then(|i| calls.iter().find(|c| c.index == i))
+            .filter(|c| !(c.unknown && c.removal(removals).is_none()));
         match (e.kind(), index) {
             ("message_delta", _) => stop = Some(v.clone()),
             ("message_stop", _) => {}

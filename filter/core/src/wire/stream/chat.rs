@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{as_index, sse, Call, Held, Removal, Seen};
+use super::{as_index, sse, Call, Held, Removal, Seen, Unknown};
+use crate::wire::calls;
+use crate::wire::kinds::{self, Position};
 
 /// The chunk's choices with their index (the `index` field, else the position).
 fn choices(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
@@ -66,29 +68,72 @@ pub(super) fn observe(seen: &mut Seen, v: Option<&Value>) -> bool {
     call
 }
 
-fn fragment(call: &mut Call, f: &Value) {
-    let get = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("");
-    if call.name.is_empty() {
-        get("name").clone_into(&mut call.name);
+/// The first `tool_calls[]` entry of a chunk whose `type` the filter does not know.
+pub(super) fn unknown(v: Option<&Value>) -> Option<Unknown> {
+    for (_, c) in choices(v?) {
+        let entries = c.pointer("/delta/tool_calls").and_then(Value::as_array);
+        for tc in entries.into_iter().flatten() {
+            if let Some(ty) = tc.get("type").and_then(Value::as_str) {
+                if kinds::handling(Position::ChatStreamToolCall, ty).is_none() {
+                    return Some(Unknown::new(Position::ChatStreamToolCall, ty, true));
+                }
+            }
+        }
     }
-    call.raw.push_str(get("arguments"));
+    None
 }
 
-/// Calls per (choice, `tool_calls[].index`): id and name from the first fragment carrying them,
-/// arguments concatenated.
-pub(super) fn calls(events: &[Held]) -> Vec<Call> {
-    let mut out: Vec<Call> = Vec::new();
-    let slot = |out: &mut Vec<Call>, choice: usize, index: usize| -> usize {
-        match out.iter().position(|c| c.at(choice, index)) {
-            Some(i) => i,
-            None => {
-                out.push(Call {
-                    choice,
-                    index,
-                    ..Call::default()
-                });
-                out.len() - 1
+/// Merges one delta into the accumulated value as the OpenAI SDKs do (`accumulate_delta`):
+/// strings and numbers are concatenated or added, objects merged, `index` and `type` replaced.
+pub(super) fn accumulate(acc: &mut Value, delta: &Value) {
+    let (Some(acc), Some(delta)) = (acc.as_object_mut(), delta.as_object()) else {
+        return;
+    };
+    for (k, d) in delta {
+        let Some(a) = acc.get_mut(k).filter(|a| !a.is_null()) else {
+            acc.insert(k.clone(), d.clone());
+            continue;
+        };
+        if k == "index" || k == "type" {
+            *a = d.clone();
+            continue;
+        }
+        match (a, d) {
+            (Value::String(a), Value::String(d)) => a.push_str(d),
+            (a @ Value::Object(_), d @ Value::Object(_)) => accumulate(a, d),
+            (Value::Number(a), Value::Number(d)) => {
+                if let (Some(x), Some(y)) = (a.as_i64(), d.as_i64()) {
+                    *a = serde_json::Number::from(x.saturating_add(y));
+                }
             }
+            (a, d) => *a = d.clone(),
+        }
+    }
+}
+
+/// Calls per (choice, `tool_calls[].index`), each entry accumulated from its fragments as the
+/// SDKs assemble it (a name split over fragments is judged whole: `dele` + `te_repository`),
+/// then read as a `function` or `custom` call ([`calls::chat_tool_call`]). A legacy
+/// `delta.function_call` is the choice's call at index 0.
+pub(super) fn calls(events: &[Held]) -> Vec<Call> {
+    // (choice, index, legacy, accumulated entry, fragments that carried a name)
+    let mut acc: Vec<(usize, usize, bool, Value, usize)> = Vec::new();
+    let mut slot = |choice: usize, index: usize, legacy: bool, delta: &Value| {
+        let named = ["/name", "/function/name", "/custom/name"].iter().any(|p| {
+            delta
+                .pointer(p)
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+        });
+        match acc
+            .iter_mut()
+            .find(|(c, i, l, _, _)| *c == choice && *i == index && *l == legacy)
+        {
+            Some((_, _, _, a, names)) => {
+                accumulate(a, delta);
+                *names += usize::from(named);
+            }
+            None => acc.push((choice, index, legacy, delta.clone(), usize::from(named))),
         }
     };
     for v in events.iter().filter_map(|e| e.json.as_ref()) {
@@ -98,27 +143,55 @@ pub(super) fn calls(events: &[Held]) -> Vec<Call> {
             };
             let tools = delta.get("tool_calls").and_then(Value::as_array);
             for (pos, tc) in tools.into_iter().flatten().enumerate() {
-                let i = slot(&mut out, ci, as_index(tc.get("index")).unwrap_or(pos));
-                let Some(call) = out.get_mut(i) else { continue };
-                if call.id.is_empty() {
-                    if let Some(id) = tc.get("id").and_then(Value::as_str) {
-                        id.clone_into(&mut call.id);
-                    }
-                }
-                if let Some(f) = tc.get("function") {
-                    fragment(call, f);
-                }
+                slot(ci, as_index(tc.get("index")).unwrap_or(pos), false, tc);
             }
             if let Some(f) = delta.get("function_call").filter(|f| f.is_object()) {
-                let i = slot(&mut out, ci, 0);
-                if let Some(call) = out.get_mut(i) {
-                    call.legacy = true;
-                    fragment(call, f);
-                }
+                slot(ci, 0, true, f);
             }
         }
     }
-    out
+    acc.into_iter()
+        .map(|(choice, index, legacy, entry, names)| {
+            let get =
+                |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let mut call = Call {
+                choice,
+                index,
+                legacy,
+                split: names > 1,
+                ..Call::default()
+            };
+            if legacy {
+                call.name = get(&entry, "name");
+                call.raw = get(&entry, "arguments");
+            } else {
+                call.id = get(&entry, "id");
+                match calls::chat_tool_call(&entry) {
+                    Some(c) if entry.get("type").and_then(Value::as_str) == Some("custom") => {
+                        call.name = c.name;
+                        call.parsed = Some((c.arguments, c.duplicate_keys));
+                    }
+                    Some(c) => {
+                        call.name = c.name;
+                        call.raw = entry
+                            .pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned();
+                    }
+                    None => {
+                        let ty = get(&entry, "type");
+                        let c = calls::unknown_item(&entry, &kinds::safe_type_name(&ty));
+                        call.name = c.name;
+                        call.parsed = Some((c.arguments, false));
+                        call.unknown = true;
+                    }
+                }
+            }
+            call.item = Some(entry);
+            call
+        })
+        .collect()
 }
 
 /// A chunk with the upstream envelope and one choice.
@@ -212,10 +285,17 @@ pub(super) fn rewrite(
             .collect();
         for (n, call) in allowed.iter().enumerate() {
             let function = json!({"name": call.name, "arguments": call.raw});
-            let delta = if call.legacy {
-                json!({"function_call": function})
-            } else {
-                json!({"tool_calls": [{"index": n, "id": call.id, "type": "function", "function": function}]})
+            let delta = match &call.item {
+                _ if call.legacy => json!({"function_call": function}),
+                // The entry as the client assembled it (custom calls, unknown types), renumbered.
+                Some(entry) if entry.get("function").is_none() => {
+                    let mut entry = entry.clone();
+                    super::set(&mut entry, "index", json!(n));
+                    json!({ "tool_calls": [entry] })
+                }
+                _ => {
+                    json!({"tool_calls": [{"index": n, "id": call.id, "type": "function", "function": function}]})
+                }
             };
             out.extend(chunk(
                 &env,

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{as_index, set, sse, Call, Held, Removal, Seen};
+use super::{as_index, set, sse, Call, Held, Removal, Seen, Unknown};
+use crate::wire::calls;
+use crate::wire::kinds::{self, Handling, Position};
 
 const TERMINAL: [&str; 3] = [
     "response.completed",
@@ -22,8 +24,54 @@ fn kind<'a>(name: Option<&'a str>, v: &'a Value) -> &'a str {
     v.get("type").and_then(Value::as_str).or(name).unwrap_or("")
 }
 
+/// True for an item judged as a call: a call type, or a type the filter does not know.
 fn is_call_item(item: Option<&Value>) -> bool {
-    item.and_then(|i| i.get("type")).and_then(Value::as_str) == Some("function_call")
+    let Some(ty) = item.and_then(|i| i.get("type")).and_then(Value::as_str) else {
+        return false;
+    };
+    matches!(
+        kinds::handling(Position::ResponsesResponseOutputItem, ty),
+        Some(Handling::Call) | None
+    )
+}
+
+/// Events that carry a call's input (`function_call_arguments`, `custom_tool_call_input`,
+/// `shell_call_command`).
+fn is_call_event(k: &str) -> bool {
+    kinds::handling(Position::ResponsesStreamEvent, k) == Some(Handling::Call)
+}
+
+/// True when the event's `response.output` (lifecycle events) holds a call item.
+fn output_has_call(v: &Value) -> bool {
+    v.pointer("/response/output")
+        .and_then(Value::as_array)
+        .is_some_and(|items| items.iter().any(|i| is_call_item(Some(i))))
+}
+
+/// The first thing of an unknown type in an event: the event type, its item's type, or the
+/// type of an item of its `response.output`.
+pub(super) fn unknown(name: Option<&str>, v: Option<&Value>) -> Option<Unknown> {
+    let v = v?;
+    let k = kind(name, v);
+    if kinds::handling(Position::ResponsesStreamEvent, k).is_none() {
+        return Some(Unknown::new(Position::ResponsesStreamEvent, k, false));
+    }
+    let output = v.pointer("/response/output").and_then(Value::as_array);
+    for item in v
+        .get("item")
+        .into_iter()
+        .chain(output.into_iter().flatten())
+    {
+        let ty = item.get("type").and_then(Value::as_str).unwrap_or("");
+        if kinds::handling(Position::ResponsesResponseOutputItem, ty).is_none() {
+            return Some(Unknown::new(
+                Position::ResponsesResponseOutputItem,
+                ty,
+                true,
+            ));
+        }
+    }
+    None
 }
 
 /// Notes a passing event; true when it starts a tool call.
@@ -38,9 +86,8 @@ pub(super) fn observe(
         return false;
     };
     let k = kind(name, v);
-    let added = k == "response.output_item.added";
-    if (added && is_call_item(v.get("item"))) || k.starts_with("response.function_call_arguments.")
-    {
+    let added = k == "response.output_item.added" || k == "response.output_item.done";
+    if (added && is_call_item(v.get("item"))) || is_call_event(k) || output_has_call(v) {
         return true;
     }
     if let Some(n) = v.get("sequence_number").and_then(Value::as_u64) {
@@ -77,71 +124,219 @@ fn text(v: Option<&Value>, key: &str) -> String {
         .to_owned()
 }
 
-/// Calls per `output_index`: name, `call_id` and item id from the item; arguments from
-/// `function_call_arguments.done`, else `output_item.done`'s item, else the concatenated deltas.
+/// The forms of one call item seen in the held events.
+#[derive(Debug, Default)]
+struct Forms {
+    index: usize,
+    /// `output_item.added`'s item.
+    added: Option<Value>,
+    /// Concatenated input deltas (`function_call_arguments.delta`, `custom_tool_call_input.delta`).
+    deltas: String,
+    /// `function_call_arguments.done` / `custom_tool_call_input.done`.
+    done: Option<String>,
+    /// `function_call_arguments.done`'s `name`.
+    done_name: Option<String>,
+    item_id: String,
+    /// `output_item.done`'s item.
+    item_done: Option<Value>,
+    /// The item of the terminal event's `response.output`.
+    completed: Option<Value>,
+}
+
+/// The field of an item that its input deltas build: `input` for custom tool calls, else
+/// `arguments`.
+fn input_key(item: &Value) -> &'static str {
+    if item.get("type").and_then(Value::as_str) == Some("custom_tool_call") {
+        "input"
+    } else {
+        "arguments"
+    }
+}
+
+impl Forms {
+    /// The item as the client assembles it: the announced item with the deltas (and the
+    /// `.done` text) applied, replaced by `output_item.done`'s item, replaced by the terminal
+    /// event's item.
+    fn assembled(&self) -> Value {
+        if let Some(item) = self.completed.as_ref().or(self.item_done.as_ref()) {
+            return item.clone();
+        }
+        let mut item = self
+            .added
+            .clone()
+            .unwrap_or_else(|| json!({"type": "function_call", "id": self.item_id}));
+        let key = input_key(&item);
+        let mut input = text(Some(&item), key);
+        input.push_str(&self.deltas);
+        if let Some(done) = &self.done {
+            input.clone_from(done);
+        }
+        set(&mut item, key, json!(input));
+        if let Some(name) = self
+            .done_name
+            .as_ref()
+            .filter(|_| text(Some(&item), "name").is_empty())
+        {
+            set(&mut item, "name", json!(name));
+        }
+        item
+    }
+}
+
+/// Calls per `output_index`, each judged as the item the client assembles ([`Forms::assembled`],
+/// read by [`calls::responses_item`]); items only in the terminal event's `response.output`
+/// are calls too.
 pub(super) fn calls(events: &[Held]) -> Vec<Call> {
-    // (call, concatenated deltas, arguments of `.done`, arguments of the done item)
-    let mut acc: Vec<(Call, String, Option<String>, Option<String>)> = Vec::new();
+    let mut acc: Vec<Forms> = Vec::new();
+    let mut terminal: Option<&Value> = None;
     for e in events {
         let Some(v) = e.json.as_ref() else { continue };
         let k = kind(e.name.as_deref(), v);
-        let call_event = k.starts_with("response.function_call_arguments.");
+        if v.pointer("/response/output").is_some() && output_has_call(v) {
+            terminal = Some(v);
+        }
         let item = v.get("item");
         let call_item = k.starts_with("response.output_item.") && is_call_item(item);
-        if !(call_event || call_item) {
+        if !(is_call_event(k) || call_item) {
             continue;
         }
         let Some(index) = as_index(v.get("output_index")) else {
             continue;
         };
-        let pos = match acc.iter().position(|a| a.0.index == index) {
+        let pos = match acc.iter().position(|a| a.index == index) {
             Some(p) => p,
             None => {
-                let call = Call {
+                acc.push(Forms {
                     index,
-                    ..Call::default()
-                };
-                acc.push((call, String::new(), None, None));
+                    ..Forms::default()
+                });
                 acc.len() - 1
             }
         };
-        let Some((call, deltas, done, item_done)) = acc.get_mut(pos) else {
-            continue;
-        };
-        if let Some(item) = item {
-            for (field, key) in [
-                (&mut call.id, "call_id"),
-                (&mut call.item_id, "id"),
-                (&mut call.name, "name"),
-            ] {
-                if field.is_empty() {
-                    *field = text(Some(item), key);
-                }
-            }
-            call.item = Some(item.clone());
-        }
-        if call.item_id.is_empty() {
-            call.item_id = text(Some(v), "item_id");
+        let Some(f) = acc.get_mut(pos) else { continue };
+        if f.item_id.is_empty() {
+            f.item_id = item.map_or_else(|| text(Some(v), "item_id"), |i| text(Some(i), "id"));
         }
         match k {
-            "response.output_item.added" => deltas.push_str(&text(item, "arguments")),
-            "response.output_item.done" => *item_done = Some(text(item, "arguments")),
-            "response.function_call_arguments.delta" => deltas.push_str(&text(Some(v), "delta")),
-            "response.function_call_arguments.done" => {
-                *done = Some(text(Some(v), "arguments"));
-                if call.name.is_empty() {
-                    call.name = text(Some(v), "name");
-                }
+            "response.output_item.added" => f.added = item.cloned(),
+            "response.output_item.done" => f.item_done = item.cloned(),
+            "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
+                f.deltas.push_str(&text(Some(v), "delta"));
             }
+            "response.function_call_arguments.done" => {
+                f.done = Some(text(Some(v), "arguments"));
+                f.done_name = v.get("name").and_then(Value::as_str).map(str::to_owned);
+            }
+            "response.custom_tool_call_input.done" => f.done = Some(text(Some(v), "input")),
             _ => {}
         }
     }
-    acc.into_iter()
-        .map(|(mut call, deltas, done, item_done)| {
-            call.raw = done.or(item_done).unwrap_or(deltas);
-            call
-        })
-        .collect()
+    if let Some(output) = terminal
+        .and_then(|v| v.pointer("/response/output"))
+        .and_then(Value::as_array)
+    {
+        for (pos, item) in output.iter().enumerate() {
+            if !is_call_item(Some(item)) {
+                continue;
+            }
+            let id = text(Some(item), "id");
+            let found = acc.iter_mut().find(|f| !id.is_empty() && f.item_id == id);
+            match found {
+                Some(f) => f.completed = Some(item.clone()),
+                None => acc.push(Forms {
+                    index: pos,
+                    item_id: id,
+                    completed: Some(item.clone()),
+                    ..Forms::default()
+                }),
+            }
+        }
+    }
+    acc.into_iter().map(|f| call_of(&f)).collect()
+}
+
+/// The reason when the forms of a call the client could read disagree: the item as announced
+/// with its deltas (or `.done` text), `output_item.done`'s item and the terminal event's item
+/// must read as the same call (type, name, arguments), and `function_call_arguments.done`'s
+/// name must be that name.
+pub(super) const FORMS_DISAGREE: &str =
+    "the stream's forms of this call disagree (output_item.added, deltas, .done, response.completed)";
+
+fn disagree(f: &Forms) -> bool {
+    let mut forms: Vec<Value> = Vec::new();
+    if f.added.is_some() && (!f.deltas.is_empty() || f.done.is_some()) {
+        let partial = Forms {
+            item_done: None,
+            completed: None,
+            added: f.added.clone(),
+            deltas: f.deltas.clone(),
+            done: f.done.clone(),
+            done_name: f.done_name.clone(),
+            item_id: f.item_id.clone(),
+            index: f.index,
+        };
+        forms.push(partial.assembled());
+    }
+    forms.extend(f.item_done.clone());
+    forms.extend(f.completed.clone());
+    let read = |item: &Value| {
+        let ty = text(Some(item), "type");
+        match calls::responses_item(item) {
+            Some(c) => (ty, c.name, c.arguments.map_err(|raw| raw.trim().to_owned())),
+            None => (ty, String::new(), Ok(item.clone())),
+        }
+    };
+    let mut seen = forms.iter().map(read);
+    let Some(first) = seen.next() else {
+        return false;
+    };
+    if let Some(name) = f.done_name.as_ref().filter(|n| !n.is_empty()) {
+        if *name != first.1 {
+            return true;
+        }
+    }
+    if let Some(added) = &f.added {
+        let name = text(Some(added), "name");
+        if text(Some(added), "type") != first.0 || !(name.is_empty() || name == first.1) {
+            return true;
+        }
+    }
+    seen.any(|other| other != first)
+}
+
+fn call_of(f: &Forms) -> Call {
+    let item = f.assembled();
+    let ty = text(Some(&item), "type");
+    let mut call = Call {
+        index: f.index,
+        item_id: f.item_id.clone(),
+        id: match text(Some(&item), "call_id") {
+            id if id.is_empty() => f.item_id.clone(),
+            id => id,
+        },
+        ..Call::default()
+    };
+    match calls::responses_item(&item) {
+        Some(c) if ty == "function_call" => {
+            call.name = c.name;
+            call.raw = text(Some(&item), "arguments");
+        }
+        Some(c) => {
+            call.name = c.name;
+            call.parsed = Some((c.arguments, c.duplicate_keys));
+        }
+        None => {
+            let c = calls::unknown_item(&item, &kinds::safe_type_name(&ty));
+            call.name = c.name;
+            call.parsed = Some((c.arguments, false));
+            call.unknown = true;
+        }
+    }
+    if disagree(f) {
+        call.defect = Some(FORMS_DISAGREE);
+    }
+    call.item = Some(item);
+    call
 }
 
 /// Emits events with `sequence_number` continuing from the upstream's (when it used them).
@@ -190,8 +385,24 @@ impl Out {
     }
 }
 
-/// The complete item of an allowed call, and its events at `index`.
+/// The complete item of an allowed call, and its events at `index`: for a `function_call` the
+/// argument events; for other items `output_item.added` and `.done` with the whole item.
 fn call_events(out: &mut Out, call: &Call, index: usize) -> Value {
+    if let Some(item) = call
+        .item
+        .clone()
+        .filter(|i| text(Some(i), "type") != "function_call")
+    {
+        out.emit(
+            "response.output_item.added",
+            json!({"output_index": index, "item": item}),
+        );
+        out.emit(
+            "response.output_item.done",
+            json!({"output_index": index, "item": item.clone()}),
+        );
+        return item;
+    }
     let mut item = call.item.clone().unwrap_or_else(|| {
         json!({"id": call.item_id, "type": "function_call", "call_id": call.id, "name": call.name})
     });
@@ -369,8 +580,13 @@ pub(super) fn rewrite(
 
 /// `event: error` with `{"type":"error","code","message","param":null}` and, when known, the
 /// next `sequence_number`.
+///
+/// The same error is also under `error` (`{message, type, code}`): the OpenAI SDKs raise an
+/// `APIError` for an `event: error` whose data has an `error` object, and would otherwise hand
+/// the event on as a plain `ResponseErrorEvent` that a stream helper does not stop at.
 pub(super) fn error_event(message: &str, code: &str, seq: Option<u64>) -> Vec<u8> {
-    let mut v = json!({"type": "error", "code": code, "message": message, "param": null});
+    let mut v = json!({"type": "error", "code": code, "message": message, "param": null,
+        "error": {"message": message, "type": "invalid_request_error", "code": code}});
     if let Some(n) = seq {
         set(&mut v, "sequence_number", json!(n));
     }
