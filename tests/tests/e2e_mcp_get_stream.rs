@@ -19,7 +19,10 @@ const PAUSE_MS: u64 = 4000;
 /// `envoy/envoy.yaml` with the POST route's 300 s timeout cut to 2 s.
 fn short_timeout_config() -> anyhow::Result<std::path::PathBuf> {
     let shipped = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml"))?;
-    assert!(shipped.contains("timeout: 300s"), "the shipped route timeout moved");
+    assert!(
+        shipped.contains("timeout: 300s"),
+        "the shipped route timeout moved"
+    );
     let dir = scratch_dir("mcp-get-config")?;
     let path = dir.join("envoy.yaml");
     std::fs::write(&path, shipped.replace("timeout: 300s", "timeout: 2s"))?;
@@ -42,7 +45,17 @@ async fn get_notification_stream_outlives_the_route_timeout_and_is_judged_per_ev
 ) -> anyhow::Result<()> {
     let config = short_timeout_config()?;
     let stack = Stack::start_with_envoy_config(
-        StackOptions::new("mcp-get-stream", Some(Store::Sqlite)),
+        StackOptions {
+            label: "mcp-get-stream".to_owned(),
+            plugin_config: json!({
+                "routes": [{"path_prefix": "/mcp", "format": "mcp"}],
+                "identity": {"operator_header": "x-llmfw-operator",
+                    "session_header": "x-llmfw-session", "tenant_header": "x-llmfw-tenant"},
+                "state_service": {"cluster": "llmfw_state", "timeout_ms": 1000, "failure_mode": "closed"}
+            }),
+            store: Some(Store::Sqlite),
+            state_port: None,
+        },
         &config,
     )
     .await?;
@@ -87,8 +100,14 @@ async fn get_notification_stream_outlives_the_route_timeout_and_is_judged_per_ev
         "the first event waited for the second ({first_at:?})"
     );
     let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(!text.contains("ignore all previous"), "poison passed: {text}");
-    assert!(text.contains("notifications/message"), "the notification was dropped: {text}");
+    assert!(
+        !text.contains("ignore all previous"),
+        "poison passed: {text}"
+    );
+    assert!(
+        text.contains("notifications/message"),
+        "the notification was dropped: {text}"
+    );
     // Counted while the stream is still open; the stream's decision only when it ends.
     let neutralised = stack
         .envoy_counter_at_least(
@@ -98,7 +117,12 @@ async fn get_notification_stream_outlives_the_route_timeout_and_is_judged_per_ev
         )
         .await?;
     assert_eq!(neutralised, 1);
-    assert_eq!(stack.envoy_counter("wasmcustom.llmfw.decision.warn").await?, 0);
+    assert_eq!(
+        stack
+            .envoy_counter("wasmcustom.llmfw.decision.warn")
+            .await?,
+        0
+    );
 
     // The rest of the stream, past the 2 s route timeout of the POST route.
     while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await?? {
@@ -118,9 +142,7 @@ async fn get_notification_stream_outlives_the_route_timeout_and_is_judged_per_ev
     // Control: a POST with the same pause takes the timed route and is cut at 2 s.
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "read_file", "arguments": {"path": "/tmp/x"}}});
-    let mut post = http
-        .post(&url)
-        .header("content-type", "application/json");
+    let mut post = http.post(&url).header("content-type", "application/json");
     for (k, v) in headers {
         post = post.header(k, v);
     }

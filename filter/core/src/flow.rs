@@ -169,6 +169,20 @@ impl Exchange {
             .map_or(0, |m| std::mem::take(&mut m.neutralised))
     }
 
+    /// The decision of an MCP stream that ended without its last chunk (the client went away, or
+    /// Envoy reset the stream): the strictest action of the events judged so far, once; `None`
+    /// when the stream ended normally (its decision was in [`StreamStep::Final`]) or is no MCP
+    /// stream. The adapter counts it at the end of the HTTP stream, so a GET notification stream
+    /// that the client closes is counted too.
+    pub fn take_cut_stream_decision(&mut self) -> Option<Action> {
+        if self.stream_dead {
+            return None;
+        }
+        let action = self.mcp_stream.as_ref()?.outcome().action;
+        self.stream_dead = true;
+        Some(action)
+    }
+
     /// True when the response is streamed through [`Exchange::on_response_chunk`].
     pub fn streaming(&self) -> bool {
         self.streaming

@@ -677,6 +677,46 @@ fn mcp_sse_events_are_judged_and_forwarded_one_by_one() {
     };
     assert_eq!(out.action, Action::Warn);
     assert_eq!(out.body, Some(Vec::new()));
+    assert_eq!(
+        ex.take_cut_stream_decision(),
+        None,
+        "decided once, at the end"
+    );
+}
+
+#[test]
+fn an_mcp_stream_cut_before_its_end_is_decided_once_when_it_goes() {
+    let mut ex = mcp_exchange(MCP_CONFIG);
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"resources/list"});
+    assert_eq!(
+        ex.on_request_body(body.to_string().as_bytes(), CLOCK),
+        RequestDecision::Continue
+    );
+    let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    let note = json!({"jsonrpc":"2.0","method":"notifications/message",
+        "params":{"level":"info","data":INJECTION}});
+    let StreamStep::Chunk(bytes) =
+        ex.on_response_chunk(format!("data: {note}\n\n").as_bytes(), false, CLOCK)
+    else {
+        panic!("a chunk")
+    };
+    assert!(!String::from_utf8(bytes).unwrap().contains("id_rsa"));
+    assert_eq!(ex.take_neutralised_events(), 1);
+    // The client goes away: no last chunk. The stream's decision is the strictest so far, once.
+    assert_eq!(ex.take_cut_stream_decision(), Some(Action::Warn));
+    assert_eq!(ex.take_cut_stream_decision(), None);
+
+    // A clean stream cut early is an allow; a non-MCP exchange has no stream decision.
+    let mut ex = mcp_exchange(MCP_CONFIG);
+    assert_eq!(
+        ex.on_request_body(body.to_string().as_bytes(), CLOCK),
+        RequestDecision::Continue
+    );
+    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    assert_eq!(ex.take_cut_stream_decision(), Some(Action::Allow));
+    let mut chat = exchange("{}", &[]);
+    assert_eq!(chat.take_cut_stream_decision(), None);
 }
 
 #[test]

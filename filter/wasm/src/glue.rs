@@ -425,6 +425,9 @@ impl HttpContext for Http {
         // End of the stream (Envoy calls it for every stream): publish memory growth, and log
         // what the exchange inspected (counts and reasons only, never content).
         self.memory.update();
+        if let Some(action) = self.exchange.take_cut_stream_decision() {
+            self.metrics.inc(metrics::decision(action));
+        }
         let coverage = self.exchange.coverage();
         if coverage.format.is_some() {
             log(
