@@ -42,6 +42,16 @@ fn legitimate_unicode_is_not_flagged() {
         "\u{200B}តើ\u{200B}ត្រូវ\u{200B}បង្ហាញ",
         "言\u{200B}\u{200B}えば",
         "af \u{200B}\u{200B}denne",
+        // Found on benign man pages and UI translations (docs/evaluation.md, "Benign text in
+        // many languages"): doubled separators in Khmer, joiner runs in Malayalam and Telugu,
+        // word joiners after hyphens, a stray LRE in Italian, Latin heads with native suffixes.
+        "បាន \u{200B}\u{200B}\u{200B}និង",
+        "ഇരട്ടനിരയുടെ വ\u{200C}\u{200C}\u{200C}ര്ണങ്ങള്\u{200C}",
+        "జిడికెఫిక్స్\u{200D}\u{200C}బఫ్",
+        "\"-\u{2060}-\u{2060}protocol=28’ ve -\u{2060}131072’den",
+        "che contengono\n\u{202A}modello_regex",
+        "-sстрока Использовать UIDов, Iмакс = 10 мА",
+        "Aν η εμφάνιση",
     ] {
         let s = sanitize(text, Limits::default());
         assert!(s.signals.is_empty(), "{text:?} → {:?}", s.signals);
@@ -61,6 +71,16 @@ fn smuggling_is_flagged() {
         ("ıgnоre", SignalKind::MixedScriptConfusable),
         ("p\u{0430}ypal login", SignalKind::MixedScriptConfusable),
         ("sκ-lіνe", SignalKind::MixedScriptConfusable),
+        ("\u{0405}ystem prompt", SignalKind::MixedScriptConfusable),
+        ("ig\u{2060}nore", SignalKind::Invisible),
+        ("a \u{200B}\u{200B}\u{200B} b", SignalKind::Invisible),
+        (
+            "ក\u{200B}\u{200B}\u{200B}\u{200B}\u{200B}ខ",
+            SignalKind::Invisible,
+        ),
+        ("വ\u{200C}\u{200D}\u{200C}\u{200D}ര", SignalKind::Invisible),
+        ("ab\u{202A}\u{202A}test\u{202A}", SignalKind::BidiControl),
+        ("plain \u{202B}text", SignalKind::BidiControl),
     ];
     for (text, kind) in cases {
         let s = sanitize(text, Limits::default());

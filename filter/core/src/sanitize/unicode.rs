@@ -66,6 +66,21 @@ fn is_pictographic(c: char) -> bool {
         || (0x1F3FB..=0x1F3FF).contains(&u)
 }
 
+/// Scripts that separate words with U+200B (no spaces): Thai, Lao, Tibetan, Myanmar, Khmer.
+fn is_zwsp_script(c: char) -> bool {
+    matches!(c as u32, 0x0E00..=0x0FFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x19E0..=0x19FF)
+}
+
+/// Scripts whose spelling uses ZWNJ/ZWJ (Arabic and Persian, the Brahmic scripts of India and
+/// South-East Asia): short runs of them between letters are orthographic.
+fn is_joiner_script(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x0600..=0x06FF | 0x0750..=0x077F | 0x0900..=0x0DFF | 0x0E00..=0x109F | 0x1780..=0x17FF
+            | 0xFB50..=0xFDFF | 0xFE70..=0xFEFE
+    )
+}
+
 fn is_rtl_letter(c: char) -> bool {
     matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF)
 }
@@ -97,6 +112,9 @@ pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
     let mut out = UnicodeScan::default();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let has_rtl = chars.iter().any(|&(_, c)| is_rtl_letter(c));
+    // Without right-to-left letters, one stray LRE or PDF (left in a translation) reorders
+    // nothing; RLE always can, and several embeddings are a pattern, not a typo.
+    let embeddings = chars.iter().filter(|&&(_, c)| is_bidi_embedding(c)).count();
     let mut i = 0;
     while i < chars.len() {
         let Some(&(off, c)) = chars.get(i) else { break };
@@ -133,7 +151,9 @@ pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
             None
         };
         let next = chars.get(i + 1).map(|&(_, n)| n);
-        if is_bidi_override_or_isolate(c) || (is_bidi_embedding(c) && !has_rtl) {
+        let stray_embedding = matches!(c, '\u{202A}' | '\u{202C}') && embeddings == 1;
+        if is_bidi_override_or_isolate(c) || (is_bidi_embedding(c) && !has_rtl && !stray_embedding)
+        {
             out.bidi_span.get_or_insert((off, c.len_utf8()));
         } else if is_invisible(c) {
             let ascii_adjacent = prev.is_some_and(|p| p.is_ascii_alphanumeric())
@@ -144,13 +164,19 @@ pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
                     || next.is_some_and(is_pictographic));
             let bom = c == '\u{FEFF}' && i == 0;
             let suspicious = match c {
-                // ZWNJ/ZWJ are orthographic in Persian, Indic and other scripts.
-                '\u{200C}' | '\u{200D}' => !emoji_joiner && (ascii_adjacent || run),
+                // ZWNJ/ZWJ are orthographic in Persian, Indic and other scripts, also two or
+                // three in a row (`స్\u{200D}\u{200C}బ` in Telugu, Malayalam UI strings).
+                '\u{200C}' | '\u{200D}' => {
+                    !emoji_joiner && (ascii_adjacent || (run && !joiner_run(&chars, i)))
+                }
                 '\u{00AD}' => run,
                 // A zero-width space separates words in Khmer, Thai and CJK text and is left
                 // behind by copy and paste next to spaces; it hides something only inside an
                 // ASCII token (`ig\u{200B}nore`, `sk-\u{200B}live`) or as a run (a payload).
                 '\u{200B}' | '\u{FEFF}' => !bom && zero_width_suspicious(&chars, i),
+                // A word joiner keeps `-` from a line break in typeset text (`-\u{2060}-protocol`
+                // in man pages); it hides something between two letters or digits, or in a run.
+                '\u{2060}' => word_joiner_suspicious(&chars, i),
                 _ => !bom && !emoji_joiner,
             };
             if suspicious {
@@ -171,10 +197,9 @@ pub(crate) fn scan_chars(text: &str) -> UnicodeScan {
     out
 }
 
-/// A zero-width space (or a ZWNBSP that is no BOM) at `i` hides something: inside an ASCII
-/// token (both visible neighbours printable ASCII, not spaces, one of them a letter or digit),
-/// or a run of at least three invisible characters.
-fn zero_width_suspicious(chars: &[(usize, char)], i: usize) -> bool {
+/// The run of hidden characters (invisibles, variation selectors) around `i`: its bounds and
+/// the visible characters before and after it.
+fn hidden_run(chars: &[(usize, char)], i: usize) -> (usize, usize, Option<char>, Option<char>) {
     let hidden = |c: char| is_invisible(c) || is_variation_selector(c);
     let run_start = chars
         .get(..i)
@@ -188,14 +213,53 @@ fn zero_width_suspicious(chars: &[(usize, char)], i: usize) -> bool {
         .iter()
         .position(|&(_, c)| !hidden(c))
         .map_or(chars.len(), |p| p + i);
-    if run_end - run_start >= 3 {
-        return true;
-    }
     let before = run_start
         .checked_sub(1)
         .and_then(|p| chars.get(p))
         .map(|&(_, c)| c);
     let after = chars.get(run_end).map(|&(_, c)| c);
+    (run_start, run_end, before, after)
+}
+
+/// True when every character of `chars[start..end]` is one of `allowed`.
+fn run_only(chars: &[(usize, char)], start: usize, end: usize, allowed: &[char]) -> bool {
+    chars
+        .get(start..end)
+        .unwrap_or(&[])
+        .iter()
+        .all(|(_, c)| allowed.contains(c))
+}
+
+/// A run at `i` of at most three ZWNJ/ZWJ (nothing else hidden) next to a letter of a script
+/// that spells with them.
+fn joiner_run(chars: &[(usize, char)], i: usize) -> bool {
+    let (start, end, before, after) = hidden_run(chars, i);
+    end - start <= 3
+        && run_only(chars, start, end, &['\u{200C}', '\u{200D}'])
+        && (before.is_some_and(is_joiner_script) || after.is_some_and(is_joiner_script))
+}
+
+/// A word joiner at `i` hides something between two ASCII letters or digits (`ig\u{2060}nore`)
+/// or in a run of at least three hidden characters.
+fn word_joiner_suspicious(chars: &[(usize, char)], i: usize) -> bool {
+    let (start, end, before, after) = hidden_run(chars, i);
+    end - start >= 3
+        || (before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && after.is_some_and(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A zero-width space (or a ZWNBSP that is no BOM) at `i` hides something: inside an ASCII
+/// token (both visible neighbours printable ASCII, not spaces, one of them a letter or digit),
+/// or a run of at least three invisible characters — unless the run is of at most four
+/// zero-width spaces next to a script that separates words with them (Khmer text doubles them).
+fn zero_width_suspicious(chars: &[(usize, char)], i: usize) -> bool {
+    let (run_start, run_end, before, after) = hidden_run(chars, i);
+    if run_end - run_start >= 3 {
+        let separator = run_end - run_start <= 4
+            && run_only(chars, run_start, run_end, &['\u{200B}'])
+            && (before.is_some_and(is_zwsp_script) || after.is_some_and(is_zwsp_script));
+        return !separator;
+    }
     let token = |c: Option<char>| c.is_some_and(|c| c.is_ascii_graphic());
     token(before)
         && token(after)
@@ -316,6 +380,25 @@ fn is_confusable_script(c: char) -> bool {
     is_other_confusable_script(c) || is_latin_lookalike(c)
 }
 
+/// True for a word of at most two letters, or a Latin head followed by one run of two or more
+/// Cyrillic/Greek/… letters (`UIDов`, `-sстрока`, `Iмакс` in Russian man pages): an identifier
+/// with a native suffix or a glued placeholder, not a spoof, which puts look-alikes among Latin
+/// letters (`ignоre`) or at the start (`Ѕystem`). Such a word is still mapped to its skeleton,
+/// so phrase rules read it; only the smuggling signal is not raised.
+fn native_suffix(word: &str) -> bool {
+    let letters: Vec<bool> = word
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .map(is_other_confusable_script)
+        .collect();
+    if letters.len() <= 2 {
+        return true;
+    }
+    let switches = letters.windows(2).filter(|w| w[0] != w[1]).count();
+    let tail = letters.iter().rev().take_while(|&&other| other).count();
+    letters.first() == Some(&false) && switches == 1 && tail >= 2
+}
+
 /// Applies the skeleton to words that mix Latin letters with confusable-script letters.
 /// Returns the new text and the byte span (in `text`) of the first rewritten word that held a
 /// letter of another script (a signal).
@@ -337,7 +420,7 @@ pub fn skeleton(text: &str) -> (String, Option<(usize, usize)>) {
             all_mappable &= confusable(c).is_some();
         }
         if latin && foreign && all_mappable {
-            if other_script {
+            if other_script && !native_suffix(word) {
                 first.get_or_insert((start, word.len()));
             }
             out.extend(word.chars().map(|c| confusable(c).unwrap_or(c)));
