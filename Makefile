@@ -5,7 +5,7 @@ WASM := target/wasm32-wasip1/wasm/llmfw_filter.wasm
 # Tests start Envoy processes in parallel; two at a time suits the 2-core CI machine.
 TEST_THREADS ?= 2
 
-.PHONY: all tools build wasm dashboard run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config soak
+.PHONY: all tools build wasm dashboard run test lint fuzz bench clean replay eval k8s-check k8s-plugin-config soak train
 
 all: build
 
@@ -64,6 +64,15 @@ replay: build
 ## generated part of docs/evaluation.md and the plots in docs/eval/.
 eval: build
 	@scripts/eval.sh
+
+# Learned detector (docs/model-card.md): fetch the pinned sources, build the benign set and the
+# synthesised set, train (seed fixed), write filter/core/src/detect/model/weights.bin and the
+# leave-one-source-out tables in .cache/train/metrics.md.
+train:
+	scripts/train/fetch.sh
+	python3 scripts/train/benign.py
+	python3 scripts/train/synth.py
+	nice -n 10 $(CARGO) run -p llmfw-core --release --example train -- --loso
 
 clean:
 	$(CARGO) clean

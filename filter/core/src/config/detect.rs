@@ -11,7 +11,8 @@
 //!   "response_holdback_bytes": 4096,
 //!   "max_decoded_bytes": 65536,
 //!   "max_decode_depth": 3,
-//!   "scan_cache_bytes": 4194304
+//!   "scan_cache_bytes": 4194304,
+//!   "model": { "enabled": true, "threshold": { "tool_result": 0.9, "user": null } }
 //! }
 //! ```
 //! Parsed with `deny_unknown_fields`; every error names the field (`detect.actions.secrt`).
@@ -43,6 +44,101 @@ pub struct RawDetect {
     max_decoded_bytes: Option<u64>,
     max_decode_depth: Option<u8>,
     scan_cache_bytes: Option<u64>,
+    model: Option<RawModel>,
+}
+
+/// `detect.model` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    enabled: Option<bool>,
+    threshold: Option<RawThresholds>,
+}
+
+/// `detect.model.threshold` as written: a channel missing or `null` is not scored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    user: Option<f32>,
+    tool_result: Option<f32>,
+    tool_definition: Option<f32>,
+}
+
+/// A score threshold in (0, 1) (never NaN, so equality is total).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold(pub f32);
+
+impl Eq for Threshold {}
+
+/// The compiled `detect.model` section: the learned detector ([`crate::detect::model`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// Learned detector on/off.
+    pub enabled: bool,
+    /// Threshold for user prompts (`None`: not scored).
+    pub user: Option<Threshold>,
+    /// Threshold for tool results (`None`: not scored).
+    pub tool_result: Option<Threshold>,
+    /// Threshold for tool definitions (`None`: not scored).
+    pub tool_definition: Option<Threshold>,
+}
+
+/// Shipped thresholds, chosen on the validation split (docs/model-card.md).
+pub const DEFAULT_THRESHOLD_TOOL_RESULT: f32 = 0.30;
+/// Shipped tool-definition threshold.
+pub const DEFAULT_THRESHOLD_TOOL_DEFINITION: f32 = 0.30;
+
+impl Default for ModelConfig {
+    fn default() -> ModelConfig {
+        ModelConfig {
+            enabled: true,
+            user: None,
+            tool_result: Some(Threshold(DEFAULT_THRESHOLD_TOOL_RESULT)),
+            tool_definition: Some(Threshold(DEFAULT_THRESHOLD_TOOL_DEFINITION)),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The threshold of a channel, when the model is on and scores it.
+    pub fn threshold(&self, channel: crate::detect::Channel) -> Option<f32> {
+        use crate::detect::Channel;
+        if !self.enabled {
+            return None;
+        }
+        let t = match channel {
+            Channel::User => self.user,
+            Channel::ToolResult => self.tool_result,
+            Channel::ToolDefinition => self.tool_definition,
+            _ => None,
+        };
+        t.map(|t| t.0)
+    }
+}
+
+impl RawModel {
+    fn validate(self) -> Result<ModelConfig, ConfigError> {
+        let mut out = ModelConfig {
+            enabled: self.enabled.unwrap_or(true),
+            ..ModelConfig::default()
+        };
+        if let Some(t) = self.threshold {
+            let check = |name: &str, v: Option<f32>| -> Result<Option<Threshold>, ConfigError> {
+                match v {
+                    None => Ok(None),
+                    Some(v) if v > 0.0 && v < 1.0 => Ok(Some(Threshold(v))),
+                    Some(_) => Err(invalid(
+                        format!("detect.model.threshold.{name}"),
+                        "must be a number strictly between 0 and 1, or null",
+                    )),
+                }
+            };
+            out.user = check("user", t.user)?;
+            out.tool_result = check("tool_result", t.tool_result)?;
+            out.tool_definition = check("tool_definition", t.tool_definition)?;
+        }
+        Ok(out)
+    }
 }
 
 /// What to do with a tool result that carries an injection.
@@ -89,6 +185,8 @@ pub struct DetectConfig {
     pub limits: Limits,
     /// Byte budget of the per-VM scan cache (0 = off); see [`crate::detect::cache`].
     pub scan_cache_bytes: usize,
+    /// The learned detector.
+    pub model: ModelConfig,
 }
 
 /// Default action of a family found in a text (prompt or tool result).
@@ -135,6 +233,7 @@ impl Default for DetectConfig {
             response_holdback_bytes: crate::detect::reply::DEFAULT_HOLDBACK_BYTES,
             limits: Limits::default(),
             scan_cache_bytes: DEFAULT_SCAN_CACHE_BYTES,
+            model: ModelConfig::default(),
         }
     }
 }
@@ -262,6 +361,9 @@ impl RawDetect {
                 ));
             }
             out.scan_cache_bytes = usize::try_from(n).unwrap_or(DEFAULT_SCAN_CACHE_BYTES);
+        }
+        if let Some(m) = self.model {
+            out.model = m.validate()?;
         }
         Ok(out)
     }

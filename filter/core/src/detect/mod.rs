@@ -9,6 +9,7 @@
 mod args;
 pub mod cache;
 mod exfil;
+pub mod model;
 pub mod reply;
 mod reply_urls;
 mod rules;
@@ -197,6 +198,18 @@ pub struct Span {
     pub len: usize,
 }
 
+/// The learned detector's score of a text and the threshold it was judged against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelScore {
+    /// Score in [0, 1].
+    pub score: f32,
+    /// The channel's configured threshold.
+    pub threshold: f32,
+}
+
+// Scores are finite (sigmoid of a finite logit), thresholds validated: equality is total.
+impl Eq for ModelScore {}
+
 /// One detection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -212,6 +225,8 @@ pub struct Finding {
     pub path: String,
     /// Redacted location.
     pub span: Span,
+    /// For `model.*` findings: the score and the threshold.
+    pub score: Option<ModelScore>,
 }
 
 /// The decision on a set of findings.
@@ -233,7 +248,14 @@ pub struct Detector {
     secrets: secrets::Secrets,
     args: args::ArgRules,
     cache: cache::ScanCache,
+    model: Option<model::Model>,
 }
+
+/// Rule id of the learned detector's finding.
+pub const MODEL_RULE: &str = "model.v1";
+/// Rule id when a text was longer than the model reads ([`model::MAX_WINDOWS`]): its score covers
+/// only the windows read.
+pub const MODEL_BOUND_RULE: &str = "model.v1.bound";
 
 /// Lower-cases, maps typographic quotes to ASCII and collapses whitespace runs (to `\n` when the run
 /// holds a line break, else to one space).
@@ -314,6 +336,11 @@ impl Detector {
             secrets: secrets::Secrets::compile()?,
             args: args::ArgRules::compile()?,
             cache: cache::ScanCache::new(config.scan_cache_bytes),
+            model: if config.model.enabled {
+                Some(model::Model::builtin().map_err(|e| rules::rule_err(MODEL_RULE, e.0))?)
+            } else {
+                None
+            },
             config,
         })
     }
@@ -370,12 +397,67 @@ impl Detector {
                     offset: sig.offset,
                     len: sig.len,
                 },
+                score: None,
             });
         }
         for v in &s.variants {
             self.scan_variant(v, channel, &mut out);
         }
+        self.scan_model(&s.variants, channel, &mut out);
         dedup(out)
+    }
+
+    /// The learned detector on the variants of a text (the normalised one and decodings; the
+    /// original when there is nothing else): one finding when the highest score reaches the
+    /// channel's threshold, and a low-severity one when a text was longer than the model reads.
+    fn scan_model(&self, variants: &[Variant], channel: Channel, out: &mut Vec<Finding>) {
+        let (Some(m), Some(threshold)) = (&self.model, self.config.model.threshold(channel)) else {
+            return;
+        };
+        let others = variants.iter().any(|v| v.kind != VariantKind::Original);
+        let mut best: Option<(f32, String, usize)> = None;
+        let mut complete = true;
+        for v in variants {
+            if others && v.kind == VariantKind::Original {
+                continue;
+            }
+            let Some(s) = m.score(&v.text, channel) else {
+                return;
+            };
+            complete &= s.complete;
+            if best.as_ref().is_none_or(|b| s.score > b.0) {
+                best = Some((s.score, v.kind.label(), v.text.len()));
+            }
+        }
+        let Some((score, variant, len)) = best else {
+            return;
+        };
+        let family = if channel == Channel::User {
+            Family::PromptInjection
+        } else {
+            Family::IndirectInjection
+        };
+        let mut push = |rule_id: &str, severity: Severity| {
+            out.push(Finding {
+                rule_id: rule_id.to_owned(),
+                family,
+                severity,
+                channel,
+                path: String::new(),
+                span: Span {
+                    variant: variant.clone(),
+                    offset: 0,
+                    len,
+                },
+                score: Some(ModelScore { score, threshold }),
+            });
+        };
+        if score >= threshold {
+            push(MODEL_RULE, Severity::High);
+        }
+        if !complete {
+            push(MODEL_BOUND_RULE, Severity::Low);
+        }
     }
 
     fn scan_variant(&self, v: &Variant, channel: Channel, out: &mut Vec<Finding>) {
@@ -394,6 +476,7 @@ impl Detector {
                         offset,
                         len,
                     },
+                    score: None,
                 });
             };
         for m in self.rules.scan(&folded, channel) {
@@ -453,6 +536,7 @@ impl Detector {
                         offset: m.offset,
                         len: m.len,
                     },
+                    score: None,
                 });
             }
             // Secrets, smuggling and exfiltration in argument values; phrase rules too.

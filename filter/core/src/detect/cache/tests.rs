@@ -13,6 +13,7 @@ fn finding(rule: &str, channel: Channel) -> Finding {
             offset: 0,
             len: 1,
         },
+        score: None,
     }
 }
 
