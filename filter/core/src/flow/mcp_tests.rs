@@ -257,6 +257,10 @@ fn neutralised_events_are_counted_as_they_pass() {
     s.neutralised = 0;
     s.feed(&config(), clean_one.as_bytes(), false);
     assert_eq!(s.neutralised, 0, "a clean event is not counted");
-    s.feed(&config(), [poisoned.as_str(), &poisoned].concat().as_bytes(), true);
+    s.feed(
+        &config(),
+        [poisoned.as_str(), &poisoned].concat().as_bytes(),
+        true,
+    );
     assert_eq!(s.neutralised, 2);
 }
