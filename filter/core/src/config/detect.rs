@@ -91,7 +91,9 @@ pub const DEFAULT_THRESHOLD_TOOL_DEFINITION: f32 = 0.30;
 impl Default for ModelConfig {
     fn default() -> ModelConfig {
         ModelConfig {
-            enabled: true,
+            // Opt-in until its false positives on real servers are understood: it flags the
+            // reference MCP server's sampling result (docs/model-card.md, "Known false positives").
+            enabled: false,
             user: None,
             tool_result: Some(Threshold(DEFAULT_THRESHOLD_TOOL_RESULT)),
             tool_definition: Some(Threshold(DEFAULT_THRESHOLD_TOOL_DEFINITION)),
@@ -119,7 +121,7 @@ impl ModelConfig {
 impl RawModel {
     fn validate(self) -> Result<ModelConfig, ConfigError> {
         let mut out = ModelConfig {
-            enabled: self.enabled.unwrap_or(true),
+            enabled: self.enabled.unwrap_or(false),
             ..ModelConfig::default()
         };
         if let Some(t) = self.threshold {
