@@ -47,6 +47,32 @@ fn defaults() {
 }
 
 #[test]
+fn a_detect_section_keeps_what_it_does_not_name_at_its_default() {
+    // Detection is on and the learned detector off unless a field says otherwise, with or
+    // without a `detect` section (a section that only turned the model on once switched
+    // detection off).
+    for json in [
+        &br#"{}"#[..],
+        br#"{"detect":{}}"#,
+        br#"{"detect":{"model":{}}}"#,
+    ] {
+        let cfg = Config::from_json(json).unwrap();
+        assert!(
+            cfg.detect.config().enabled,
+            "{}",
+            String::from_utf8_lossy(json)
+        );
+        assert!(
+            !cfg.detect.config().model.enabled,
+            "{}",
+            String::from_utf8_lossy(json)
+        );
+    }
+    let cfg = Config::from_json(br#"{"detect":{"model":{"enabled":true}}}"#).unwrap();
+    assert!(cfg.detect.config().enabled && cfg.detect.config().model.enabled);
+}
+
+#[test]
 fn state_service_defaults_and_lowercase_headers() {
     let cfg = Config::from_json(br#"{"state_service":{},"identity":{"operator_header":"X-Op"}}"#)
         .unwrap();
