@@ -684,8 +684,8 @@ fn mcp_sse_events_are_judged_and_forwarded_one_by_one() {
     );
 }
 
-#[test]
-fn an_mcp_stream_cut_before_its_end_is_decided_once_when_it_goes() {
+/// An MCP exchange for `resources/list` whose answer is an SSE stream, headers seen.
+fn mcp_sse_stream() -> Exchange {
     let mut ex = mcp_exchange(MCP_CONFIG);
     let body = json!({"jsonrpc":"2.0","id":1,"method":"resources/list"});
     assert_eq!(
@@ -694,6 +694,12 @@ fn an_mcp_stream_cut_before_its_end_is_decided_once_when_it_goes() {
     );
     let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
     assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    ex
+}
+
+#[test]
+fn an_mcp_stream_cut_before_its_end_is_decided_once_when_it_goes() {
+    let mut ex = mcp_sse_stream();
     let note = json!({"jsonrpc":"2.0","method":"notifications/message",
         "params":{"level":"info","data":INJECTION}});
     let StreamStep::Chunk(bytes) =
@@ -708,12 +714,7 @@ fn an_mcp_stream_cut_before_its_end_is_decided_once_when_it_goes() {
     assert_eq!(ex.take_cut_stream_decision(), None);
 
     // A clean stream cut early is an allow; a non-MCP exchange has no stream decision.
-    let mut ex = mcp_exchange(MCP_CONFIG);
-    assert_eq!(
-        ex.on_request_body(body.to_string().as_bytes(), CLOCK),
-        RequestDecision::Continue
-    );
-    assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+    let mut ex = mcp_sse_stream();
     assert_eq!(ex.take_cut_stream_decision(), Some(Action::Allow));
     let mut chat = exchange("{}", &[]);
     assert_eq!(chat.take_cut_stream_decision(), None);
@@ -726,14 +727,7 @@ fn mcp_sse_event_serde_cannot_read_ends_the_stream_with_an_error() {
             .to_owned(),
         format!("{}{}", "[".repeat(200), "]".repeat(200)),
     ] {
-        let mut ex = mcp_exchange(MCP_CONFIG);
-        let body = json!({"jsonrpc":"2.0","id":1,"method":"resources/list"});
-        assert_eq!(
-            ex.on_request_body(body.to_string().as_bytes(), CLOCK),
-            RequestDecision::Continue
-        );
-        let resp = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
-        assert_eq!(ex.on_response_headers(&resp), ResponseHeadersAction::Stream);
+        let mut ex = mcp_sse_stream();
         let sse =
             format!("data: {data}\n\ndata: {{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{}}}}\n\n");
         let StreamStep::Final(out) = ex.on_response_chunk(sse.as_bytes(), false, CLOCK) else {
