@@ -22,6 +22,7 @@ import os
 import random
 import sys
 
+from synth_compose import _task, chat_json, compose, human, human_request, mcp_result, tool_output, tool_status
 from synth_lang import ASKS, CLOSE, DOCS, FRAMES, GREET, NOTES, POISON, REQUESTS, TASKS, TICKETS, TOOL_DEFS
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -32,6 +33,9 @@ SEED = 17
 CAP = {"ui": 15000, "manpage": 30000, "chat": 20000, "html": 4200, "doc": 4200, "code": 9200,
        "json": 2500, "email": 100, "csv": 100}
 PLANTS = 16000
+# Composed instructions (synth_compose.py) planted into carriers, and benign tool output of new shapes.
+COMPOSED = 14000
+NEW_SHAPES = {"chat_json": 5000, "tool_status": 3000, "tool_output": 6000, "mcp_result": 4000}
 USERS = ["Emma", "Lukas", "Chloé", "Mateo", "Aiko", "Wei", "Olga", "Omar", "Sofia", "John"]
 ASSISTANTS = ["assistant", "AI", "Claude", "ChatGPT", "Copilot", "agent", "model"]
 FORMATS = ["email", "html_comment", "html_hidden", "table_cell", "code_comment", "json_field",
@@ -137,8 +141,8 @@ def loso(source):
     return source
 
 
-def rec(out, **kw):
-    kw["loso"] = loso(kw["source"])
+def rec(out, unit=None, **kw):
+    kw["loso"] = unit or loso(kw["source"])
     out.append(kw)
 
 
@@ -169,6 +173,7 @@ def main():
         twin = place(rng, fmt, body, note) if fmt != "bare" else body
         rec(out, id=gid + "/twin", group=gid, source=f"twin:{c['shape']}", channel="tool_result", label=0,
             lang=c["lang"], shape=f"{c['shape']}/{fmt}", style="", text=twin)
+    composed(rng, out, carriers, [r for r in benign if r["shape"] == "chat"])
     # User channel: ordinary requests (negatives) and direct injections (positives).
     for k in range(12000):
         lang = rng.choice(list(REQUESTS))
@@ -227,6 +232,63 @@ def main():
     for (s, ch, lab), n in sorted(counts.items()):
         print(f"{s}\t{ch}\t{lab}\t{n}", file=sys.stderr)
     print(f"dataset: {len(out)} records -> {path}", file=sys.stderr)
+
+
+def composed(rng, out, carriers, chats):
+    """Composed instructions in carriers of every shape (with clean twins), and benign tool output
+    of the shapes the first model flagged (chat JSON, status objects, command and scanner output),
+    each also carrying a composed instruction in a third of its groups."""
+    for k in range(COMPOSED):
+        c = rng.choice(carriers)
+        fmt = rng.choice(FORMATS)
+        body = trim(rng, c["text"], rng.choice([200, 400, 900, 2500]))
+        task = _task(rng, fill)
+        style, attack = compose(rng, fill, rng.choice(USERS), task)
+        gid = f"compose/{k}"
+        rec(out, id=gid + "/pos", group=gid, source="synth:compose", channel="tool_result", label=1, lang="en",
+            shape=f"{c['shape']}/{fmt}", style=style, text=place(rng, fmt, body, attack))
+        note = fill(rng, rng.choice(NOTES))
+        rec(out, id=gid + "/twin", group=gid, source=f"twin:{c['shape']}", channel="tool_result", label=0,
+            lang=c["lang"], shape=f"{c['shape']}/{fmt}", style="", text=place(rng, fmt, body, note) if fmt != "bare" else body)
+        if rng.random() < 0.5:  # the same task asked of a person: the addressee separates the classes
+            rec(out, id=gid + "/human", group=gid, source="synth:human_task", channel="tool_result", label=0,
+                lang="en", shape=f"{c['shape']}/{fmt}", style="", text=place(rng, fmt, body, human(rng, fill, rng.choice(USERS), task)))
+    for k in range(10000):
+        gid = f"ask/{k}"
+        t = human_request(rng, rng.choice(USERS))
+        rec(out, id=gid, group=gid, source="synth:human_ask", channel="tool_result", label=0, lang="en",
+            shape="ask", style="", text=t)
+        if rng.random() < 0.3:
+            style, attack = compose(rng, fill, rng.choice(USERS))
+            rec(out, unit="synth:human_ask", id=gid + "/pos", group=gid, source="synth:compose", channel="tool_result", label=1,
+                lang="en", shape="ask", style=style, text=place(rng, "paragraph", t, attack))
+    for shape, n in sorted(NEW_SHAPES.items()):
+        for k in range(n):
+            gid = f"{shape}/{k}"
+            if shape == "chat_json":
+                a, b = rng.choice(chats), rng.choice(chats)
+                lang = b["lang"]
+                make = lambda reply, a=a: chat_json(rng, a["text"][:400], reply)
+                reply = b["text"][:900]
+            elif shape == "mcp_result":
+                b = rng.choice(chats)
+                lang = b["lang"] if len(b["text"]) <= 120 else "en"
+                short = b["text"] if len(b["text"]) <= 120 else None
+                seed = rng.random()
+                make = lambda extra, short=short, seed=seed: mcp_result(random.Random(seed), short, extra)
+                reply = ""
+            else:
+                lang = "en"
+                text = tool_status(rng) if shape == "tool_status" else tool_output(rng)
+                make = lambda extra, text=text: text if not extra else text + "\n" + extra
+                reply = ""
+            rec(out, id=gid, group=gid, source=f"synth:{shape}", channel="tool_result", label=0, lang=lang,
+                shape=shape, style="", text=make(reply))
+            if rng.random() < 0.33:
+                style, attack = compose(rng, fill, rng.choice(USERS)) if rng.random() < 0.7 else instruction(rng)[1:]
+                planted = (reply + " " + attack) if shape == "chat_json" else attack
+                rec(out, unit=f"synth:{shape}", id=gid + "/pos", group=gid, source="synth:compose", channel="tool_result", label=1,
+                    lang=lang, shape=shape, style=style, text=make(planted))
 
 
 def shared(rng, out):
