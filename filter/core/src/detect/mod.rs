@@ -10,6 +10,7 @@ mod args;
 pub mod cache;
 mod exfil;
 pub mod model;
+pub mod notice;
 pub mod reply;
 mod reply_urls;
 mod rules;
@@ -403,7 +404,10 @@ impl Detector {
         for v in &s.variants {
             self.scan_variant(v, channel, &mut out);
         }
-        self.scan_model(&s.variants, channel, &mut out);
+        // The filter's own notice, resent in an agent's history, is not an instruction to judge.
+        if !notice::is_own(text) {
+            self.scan_model(&s.variants, channel, &mut out);
+        }
         dedup(out)
     }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::texts::{redaction_notice, scan_texts};
 use crate::config::detect::ToolResultMode;
 use crate::config::Config;
+use crate::detect::notice;
 use crate::enforce::{self, Outcome};
 use crate::verdict::Action;
 use crate::wire::mcp::scan::{self, Unit, UnitKind};
@@ -163,7 +164,7 @@ fn without_messages(v: Value, dropped: &[usize]) -> Option<Value> {
             .cloned()
             .unwrap_or(Value::Null);
         serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603,
-            "message": "[llmfw] this message was withheld by the firewall: it carried instructions aimed at the assistant"}})
+            "message": notice::WITHHELD_MESSAGE}})
     };
     match v {
         Value::Array(items) => {
@@ -197,7 +198,7 @@ pub(super) fn json_response(config: &Config, mut v: Value) -> (Outcome, usize) {
     if j.changed {
         let body = without_messages(v, &j.dropped).unwrap_or_else(|| {
             serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32603,
-                "message": "[llmfw] the messages of this answer were withheld by the firewall"}})
+                "message": notice::WITHHELD_ANSWER}})
         });
         out.body = Some(body.to_string().into_bytes());
     }
