@@ -36,7 +36,7 @@ pub enum ScanAs {
 }
 
 /// One output finding (no span, no content).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OutFinding {
     /// Rule id.
     pub rule_id: String,
@@ -44,10 +44,16 @@ pub struct OutFinding {
     pub family: String,
     /// Severity.
     pub severity: String,
+    /// For `model.*` findings: the model's score of the text, in [0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// For `model.*` findings: the channel's threshold the score was compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
 }
 
 /// One output line.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScanResult {
     /// Record id (empty when missing).
     pub id: String,
@@ -132,6 +138,8 @@ pub fn scan_record(config: &Config, rec: &Value, how: &ScanAs) -> ScanResult {
                 rule_id: f.rule_id.clone(),
                 family: f.family.as_str().to_owned(),
                 severity: f.severity.as_str().to_owned(),
+                score: f.score.map(|s| s.score),
+                threshold: f.score.map(|s| s.threshold),
             })
             .collect(),
     }
