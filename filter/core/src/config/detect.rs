@@ -83,20 +83,21 @@ pub struct ModelConfig {
     pub tool_definition: Option<Threshold>,
 }
 
-/// Shipped thresholds, chosen on the validation split (docs/model-card.md).
+/// Shipped tool-result threshold: the validation choice (0.293, validation FPR ≤ 0.2 %) rounded
+/// up (docs/model-card.md).
 pub const DEFAULT_THRESHOLD_TOOL_RESULT: f32 = 0.30;
-/// Shipped tool-definition threshold.
-pub const DEFAULT_THRESHOLD_TOOL_DEFINITION: f32 = 0.30;
 
 impl Default for ModelConfig {
     fn default() -> ModelConfig {
         ModelConfig {
-            // Opt-in until its false positives on real servers are understood: it flags the
-            // reference MCP server's sampling result (docs/model-card.md, "Known false positives").
-            enabled: false,
+            enabled: true,
+            // Ordinary requests to an assistant are instructions: not scored unless configured.
             user: None,
             tool_result: Some(Threshold(DEFAULT_THRESHOLD_TOOL_RESULT)),
-            tool_definition: Some(Threshold(DEFAULT_THRESHOLD_TOOL_DEFINITION)),
+            // The only benign tool definitions in training are synthetic; a left-out model flags
+            // all of them, and the shipped one flags short real descriptions ("Summarise a topic
+            // with the client's model"). The rules still scan definitions.
+            tool_definition: None,
         }
     }
 }
@@ -121,7 +122,7 @@ impl ModelConfig {
 impl RawModel {
     fn validate(self) -> Result<ModelConfig, ConfigError> {
         let mut out = ModelConfig {
-            enabled: self.enabled.unwrap_or(false),
+            enabled: self.enabled.unwrap_or(true),
             ..ModelConfig::default()
         };
         if let Some(t) = self.threshold {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::detect::Channel;
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -48,9 +49,9 @@ fn defaults() {
 
 #[test]
 fn a_detect_section_keeps_what_it_does_not_name_at_its_default() {
-    // Detection is on and the learned detector off unless a field says otherwise, with or
-    // without a `detect` section (a section that only turned the model on once switched
-    // detection off).
+    // Detection and the learned detector (tool results only) are on unless a field says
+    // otherwise, with or without a `detect` section (a section that only named the model once
+    // switched detection off).
     for json in [
         &br#"{}"#[..],
         br#"{"detect":{}}"#,
@@ -62,14 +63,18 @@ fn a_detect_section_keeps_what_it_does_not_name_at_its_default() {
             "{}",
             String::from_utf8_lossy(json)
         );
-        assert!(
-            !cfg.detect.config().model.enabled,
-            "{}",
-            String::from_utf8_lossy(json)
-        );
+        let model = &cfg.detect.config().model;
+        assert!(model.enabled, "{}", String::from_utf8_lossy(json));
+        assert_eq!(model.threshold(Channel::ToolResult), Some(0.30));
+        assert_eq!(model.threshold(Channel::User), None);
+        assert_eq!(model.threshold(Channel::ToolDefinition), None);
     }
-    let cfg = Config::from_json(br#"{"detect":{"model":{"enabled":true}}}"#).unwrap();
-    assert!(cfg.detect.config().enabled && cfg.detect.config().model.enabled);
+    let cfg = Config::from_json(br#"{"detect":{"model":{"enabled":false}}}"#).unwrap();
+    assert!(cfg.detect.config().enabled && !cfg.detect.config().model.enabled);
+    assert_eq!(
+        cfg.detect.config().model.threshold(Channel::ToolResult),
+        None
+    );
 }
 
 #[test]
