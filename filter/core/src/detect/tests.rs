@@ -5,12 +5,8 @@ use serde_json::{json, Value};
 use super::*;
 use crate::config::Config;
 
-/// The rules alone: the tables here are rule cases (the learned detector's numbers are measured
-/// on data, docs/model-card.md).
 fn detector() -> Detector {
-    let mut config = DetectConfig::default();
-    config.model.enabled = false;
-    match Detector::compile(config) {
+    match Detector::compile(DetectConfig::default()) {
         Ok(d) => d,
         Err(e) => panic!("rules: {e}"),
     }
