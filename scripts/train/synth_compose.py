@@ -239,6 +239,7 @@ RESULT_FORMS = ["{city}: sunny", "{city}: {n} °C, light rain", "user said {ans}
                 "Branch {br} merged", "Balance: {n}.{k}0 EUR", "Ticket {n} assigned to {who}", "Job {n} {state}",
                 "Translated {n} strings", "The file {f} has {n} lines", "Summary: {day} was quiet, {n} alerts",
                 "Step {k} of {n} complete", "Stored as {f}", "Refund of {n} USD {state}", "Reminder set for {day}"]
+FILES_SHORT = ["report.pdf", "notes.md", "data.csv", "/tmp/out.json", "invoice-0042.pdf", "main.py", "backup.tar.gz"]
 CITIES = ["Paris", "Berlin", "Tokyo", "Lagos", "Lima", "Oslo", "Madrid", "Cairo", "Seoul", "Austin"]
 
 
@@ -266,9 +267,6 @@ def mcp_result(rng, reply=None, extra=""):
     if shape == 2:
         return json.dumps({"result": x}, separators=(",", ":"), ensure_ascii=False)
     return x + "\n" + json.dumps({"result": x, "ok": True}, separators=(",", ":"), ensure_ascii=False)
-
-
-FILES_SHORT = ["report.pdf", "notes.md", "data.csv", "/tmp/out.json", "invoice-0042.pdf", "main.py", "backup.tar.gz"]
 
 
 def _ip(rng):
