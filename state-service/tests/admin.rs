@@ -14,7 +14,7 @@ use llmfw_api::v1;
 use llmfw_state::admin::AdminToken;
 use llmfw_state::server::ServeOptions;
 use llmfw_state::store::{self, PostgresStore, SqliteStore, Store, StoreError};
-use llmfw_tests::pg::TestDb;
+use llmfw_testkit::pg::TestDb;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -23,7 +23,7 @@ const T: &str = "corp-a.example.com";
 const AT: i64 = 1_700_000_000_000;
 
 /// A database for one test: a temp SQLite file or a fresh PostgreSQL database from the harness
-/// (`llmfw_tests::pg::TestDb`, dropped at the end).
+/// (`llmfw_testkit::pg::TestDb`, dropped at the end).
 enum Db {
     Sqlite {
         url: String,

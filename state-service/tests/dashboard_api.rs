@@ -11,7 +11,7 @@ use llmfw_api::v1;
 use llmfw_state::admin::AdminToken;
 use llmfw_state::server::ServeOptions;
 use llmfw_state::store::{PostgresStore, SqliteStore, Store};
-use llmfw_tests::pg::TestDb;
+use llmfw_testkit::pg::TestDb;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use llmfw_api::grpc::state_service_client::StateServiceClient;
 use llmfw_api::v1;
-use llmfw_tests::paths::free_port;
-use llmfw_tests::pg::{host_port, server_url, with_host_port, PgProxy, PrivatePg, TestDb};
-use llmfw_tests::process::{wait_until, Proc};
+use llmfw_testkit::paths::free_port;
+use llmfw_testkit::pg::{host_port, server_url, with_host_port, PgProxy, PrivatePg, TestDb};
+use llmfw_testkit::process::{wait_until, Proc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 use tonic::transport::{Channel, Endpoint};

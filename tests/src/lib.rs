@@ -6,11 +6,9 @@
 //! `target/e2e/<run>/` and are printed only when a test fails.
 
 pub mod faults;
-pub mod paths;
-pub mod pg;
 pub mod raw_http;
 pub mod stack;
 
-pub use llmfw::stack::{envoy, process};
+pub use llmfw_testkit::{envoy, paths, pg, process};
 
 pub use stack::{ChatReply, Stack, StackOptions, Store, UpstreamServer};

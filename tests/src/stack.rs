@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use crate::paths::{envoy_bin, free_port, repo_root, scratch_dir, wasm_module, workspace_bin};
 use crate::pg::TestDb;
-use llmfw::stack::envoy::{bootstrap_from, EnvoyLayout};
-use llmfw::stack::process::{wait_until, Proc};
-pub use llmfw::stack::tail;
+use llmfw_testkit::envoy::{bootstrap_from, EnvoyLayout};
+use llmfw_testkit::process::{wait_until, Proc};
+pub use llmfw_testkit::tail;
 
 /// Which store the state service runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,7 +297,7 @@ impl Stack {
         )?;
         let envoy = Proc::spawn(
             "envoy",
-            llmfw::stack::envoy::command_at_level(&envoy_bin(), &config_path, level),
+            llmfw_testkit::envoy::command_at_level(&envoy_bin(), &config_path, level),
             &dir.join("envoy.log"),
         )?;
 
@@ -691,5 +691,5 @@ impl Drop for Stack {
 
 /// `envoy -c CONFIG` with the flags every test instance needs.
 pub fn envoy_command(config: &std::path::Path) -> Command {
-    llmfw::stack::envoy::command(&envoy_bin(), config)
+    llmfw_testkit::envoy::command(&envoy_bin(), config)
 }

@@ -5,11 +5,9 @@
 //! A record is scanned only from its content fields (`text` — or `prompt`/`payload` in the seed
 //! suites — `tool_calls`, `steps`); `label`, `category` and every other field are never read.
 //!
-//! [`replay`] is `llmfw replay`; [`stack`] runs the real parts (Envoy, the state service, the demo
-//! upstream) on loopback for it and for the e2e harness.
+//! [`replay`] is `llmfw replay` (its private stack runs on `llmfw_testkit`).
 
 pub mod replay;
-pub mod stack;
 
 use llmfw_core::config::Config;
 use llmfw_core::detect::{Channel, Detector, Finding};

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::stack::envoy::{bootstrap, command as envoy_command, EnvoyLayout};
-use crate::stack::process::{wait_until, Proc};
-use crate::stack::{free_port, tail};
+use llmfw_testkit::envoy::{bootstrap, command as envoy_command, EnvoyLayout};
+use llmfw_testkit::process::{wait_until, Proc};
+use llmfw_testkit::{free_port, tail};
 
 /// The Envoy cluster name of the state service in `envoy/envoy.yaml`.
 const STATE_CLUSTER: &str = "llmfw_state";

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 
 /// `envoy/envoy.yaml` as shipped.
-pub const ENVOY_YAML: &str = include_str!("../../../../envoy/envoy.yaml");
+pub const ENVOY_YAML: &str = include_str!("../../../envoy/envoy.yaml");
 
 /// Ports and paths of one Envoy instance.
 pub struct EnvoyLayout<'a> {

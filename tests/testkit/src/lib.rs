@@ -1,8 +1,17 @@
-//! Running the real parts on loopback: child processes that die with their guard, the Envoy
-//! bootstrap rendered from `envoy/envoy.yaml`, free ports. Used by `llmfw replay` and by the
-//! e2e harness (`llmfw-tests`).
+//! `llmfw-testkit`: running the real parts on loopback — child processes that die with their
+//! guard ([`process`]), the Envoy bootstrap rendered from `envoy/envoy.yaml` ([`envoy`]), free
+//! ports, where the binaries are ([`paths`]) and, with feature `pg` (default), fresh PostgreSQL
+//! databases, throwaway clusters and a connection-cutting proxy ([`pg`]).
+//!
+//! A leaf: it depends on no crate of this workspace, so `llmfw replay` (without `pg`), the e2e
+//! harness (`llmfw-tests`) and the state service's own tests all use it without a dependency
+//! loop (`docs/architecture.md`, enforced by `tests/tests/repo.rs`).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod envoy;
+pub mod paths;
+#[cfg(feature = "pg")]
+pub mod pg;
 pub mod process;
 
 /// A loopback port that was free a moment ago.

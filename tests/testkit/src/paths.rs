@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The repository root (the workspace that contains this crate).
+/// The repository root (the workspace that contains this crate, at `tests/testkit/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }
@@ -51,4 +52,4 @@ pub fn scratch_dir(label: &str) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-pub use llmfw::stack::free_port;
+pub use crate::free_port;
