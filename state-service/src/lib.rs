@@ -17,7 +17,6 @@ pub mod admin;
 pub mod batch;
 pub mod bench;
 pub mod config;
-pub mod engine;
 pub mod eval;
 pub mod grpc;
 pub mod metrics;
@@ -25,3 +24,6 @@ pub mod retention;
 pub mod server;
 pub mod store;
 pub mod tls;
+
+/// The pure campaign engine (`llmfw-engine`), re-exported under its old path.
+pub use llmfw_engine as engine;

@@ -20,8 +20,8 @@ use llmfw_api::v1;
 use serde::Serialize;
 
 use crate::engine::memory::MemState;
+use crate::engine::proto::evaluation_from_proto;
 use crate::engine::{Ablation, Action, EngineConfig, Phase};
-use crate::grpc::evaluation_from_proto;
 pub use report::{summarise, GroupMetrics, Summary};
 pub use scenario::{Labels, Scenario, Step};
 

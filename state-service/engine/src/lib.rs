@@ -13,11 +13,14 @@
 //! memory (latent risk, 24 h half-life), then the policy layer ([`policy`]) with configured
 //! authorisations. Events without a phase are allowed with risk 0.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod config;
 pub mod memory;
 mod phase;
 mod policy;
 pub mod pretext;
+pub mod proto;
 mod run;
 
 use std::collections::HashMap;
