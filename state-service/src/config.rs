@@ -30,8 +30,6 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive the gRPC API with concurrent clients; print events/s and latency percentiles.
     Bench(crate::bench::BenchArgs),
-    /// Replay campaigns through the classifier and the engine; write results and metrics.
-    Eval(crate::eval::EvalArgs),
     /// Apply the database migrations and exit (e.g. as a Kubernetes Job before `serve
     /// --no-migrate`).
     Migrate(MigrateArgs),

@@ -6,7 +6,7 @@
 //! then replies. A retried request (same operator, request id and call ids) is never counted twice.
 //! Store failures reply `UNAVAILABLE`, so the filter's configured failure mode applies.
 //!
-//! Modules: [`engine`] (pure rules), [`eval`] (campaign replay and scoring), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
+//! Modules: [`engine`] (pure rules), [`store`] (`Store` trait, Postgres and SQLite), [`grpc`]
 //! (tonic service, the one error → status table), [`admin`] (health, readiness, Prometheus
 //! metrics, the token-protected JSON admin API), [`metrics`] (metric names and counters),
 //! [`retention`] (event pruning), [`config`] (CLI), [`tls`] (optional TLS/mTLS on the gRPC port),
@@ -17,7 +17,6 @@ pub mod admin;
 pub mod batch;
 pub mod bench;
 pub mod config;
-pub mod eval;
 pub mod grpc;
 pub mod metrics;
 pub mod retention;

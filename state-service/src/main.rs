@@ -19,10 +19,6 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", bench::run(args).await?);
         return Ok(());
     }
-    if let Some(Command::Eval(args)) = &cli.command {
-        println!("{}", llmfw_state::eval::main(args)?);
-        return Ok(());
-    }
     if let Some(Command::Migrate(args)) = &cli.command {
         init_logs(LogFormat::Text);
         let url = redact_url(&args.database_url);

@@ -3,7 +3,7 @@
 //! provider traffic and scores what came back.
 //!
 //! - the seed's 180 campaigns end with the same final decision per campaign as
-//!   `llmfw-state eval`, for openai-chat (JSON and streamed), anthropic (streamed) and mcp;
+//!   `llmfw eval`, for openai-chat (JSON and streamed), anthropic (streamed) and mcp;
 //! - a hijack session (benign steps, a fetched page with an injected instruction, the attacker's
 //!   call) is stopped at the injected tool result or at the attacker's call in every format;
 //! - the state service killed midway: the replay fails, says so, and leaves no process behind.
@@ -71,10 +71,10 @@ fn replay_cmd(scenarios: &Path, out: &Path, provider: &str, stream: bool) -> Com
     cmd
 }
 
-/// Native `llmfw-state eval` of the seed, then the replay; final decisions must be equal.
+/// Native `llmfw eval` of the seed, then the replay; final decisions must be equal.
 fn seed_matches_eval(label: &str, provider: &str, stream: bool) {
     let dir = scratch_dir(label).unwrap();
-    let mut eval = Command::new(workspace_bin("llmfw-state"));
+    let mut eval = Command::new(workspace_bin("llmfw"));
     eval.arg("eval")
         .arg("--scenarios")
         .arg(seed())
@@ -84,7 +84,7 @@ fn seed_matches_eval(label: &str, provider: &str, stream: bool) {
         .arg(eval_file("state.json"))
         .arg("--out")
         .arg(dir.join("native"));
-    run(eval, "llmfw-state eval");
+    run(eval, "llmfw eval");
     let out = dir.join("replay");
     run(replay_cmd(&seed(), &out, provider, stream), "llmfw replay");
 

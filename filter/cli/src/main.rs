@@ -1,4 +1,5 @@
-//! `llmfw`: scan corpora with the filter's own core, validate plugin configs.
+//! `llmfw`: scan corpora with the filter's own core, validate plugin configs, evaluate and replay
+//! campaigns.
 //!
 //! ```text
 //! llmfw scan --config FILE --input CASES.jsonl [--as auto|prompt|tool_result|tool_args] \
@@ -7,6 +8,8 @@
 //! llmfw replay --scenarios FILE --policy PLUGIN_CONFIG.json [--state-config FILE] \
 //!              [--provider openai-chat|openai-responses|anthropic|mcp] [--stream] \
 //!              [--target URL [--admin-url URL]] --out DIR
+//! llmfw eval --scenarios FILE --policy PLUGIN_CONFIG.json [--state-config FILE] \
+//!            [--ablate COMPONENT]... [--ablations] --out DIR
 //! ```
 
 use std::fs::File;
@@ -70,6 +73,9 @@ enum Cmd {
     /// Replay scenarios as real LLM/MCP traffic through Envoy with the filter and the state
     /// service (a private stack unless --target), scored from what the agent received.
     Replay(llmfw::replay::ReplayArgs),
+    /// Replay campaigns natively through the filter's classifier and the campaign engine with
+    /// simulated time (no Envoy, no store); write results and metrics.
+    Eval(llmfw_eval::EvalArgs),
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Replay(args) => llmfw::replay::main(&args).map(|text| println!("{text}")),
+        Cmd::Eval(args) => llmfw_eval::main(&args).map(|text| println!("{text}")),
         Cmd::CheckConfig { file } => load_config(Some(&file)).map(|c| {
             eprintln!(
                 "ok: {} route(s), detect {}",

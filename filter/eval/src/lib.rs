@@ -1,5 +1,8 @@
-//! `llmfw-state eval`: replays campaigns through the filter's classifier and the engine with
-//! simulated time, and scores them.
+//! `llmfw-eval`: campaign scenarios and their labels, the native evaluation (`llmfw eval`), the
+//! scorer and reports shared with `llmfw replay`, and the replay's plots ([`plot`]).
+//!
+//! `llmfw eval` replays campaigns through the filter's classifier and the engine with simulated
+//! time, and scores them.
 //!
 //! Per scenario: fresh state ([`MemState`]); each step is first judged by the filter's stateless
 //! policy (`llmfw_core::tools::policy::check`: deny/allow lists, argument schemas, argument
@@ -10,6 +13,7 @@
 //! at its event time (streaming, no prefix re-evaluation). Scoring reads [`Labels`]; the engine
 //! never does.
 
+pub mod plot;
 pub mod report;
 pub mod scenario;
 
@@ -19,13 +23,13 @@ use anyhow::Context as _;
 use llmfw_api::v1;
 use serde::Serialize;
 
-use crate::engine::memory::MemState;
-use crate::engine::proto::evaluation_from_proto;
-use crate::engine::{Ablation, Action, EngineConfig, Phase};
+use llmfw_engine::memory::MemState;
+use llmfw_engine::proto::evaluation_from_proto;
+use llmfw_engine::{Ablation, Action, EngineConfig, Phase};
 pub use report::{summarise, GroupMetrics, Summary};
 pub use scenario::{Labels, Scenario, Step};
 
-/// Arguments of `llmfw-state eval`.
+/// Arguments of `llmfw eval`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
     /// Scenario file: JSONL (this project) or the seed's `phase2_dataset.json`.
@@ -175,7 +179,7 @@ pub fn action_rank(action: &str) -> u8 {
     }
 }
 
-/// Scores one scenario's per-step actions (`llmfw-state eval` and `llmfw replay` alike).
+/// Scores one scenario's per-step actions (`llmfw eval` and `llmfw replay` alike).
 /// `exfil_classified[i]`: step i was classified as exfiltration (by the filter or the engine).
 pub fn score(
     scenario: &Scenario,
@@ -270,7 +274,7 @@ pub fn load(
 /// The single-component ablations, in report order.
 pub const ABLATIONS: [&str; 6] = ["floors", "budgets", "graph", "memory", "scope", "policy"];
 
-/// `llmfw-state eval`: runs, writes the files, returns the summary text.
+/// `llmfw eval`: runs, writes the files, returns the summary text.
 pub fn main(args: &EvalArgs) -> anyhow::Result<String> {
     let (scenarios, policy, mut cfg) =
         load(&args.scenarios, &args.policy, args.state_config.as_deref())?;

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use llmfw_state::eval::{GroupMetrics, Summary};
+use crate::{GroupMetrics, Summary};
 use plotters::prelude::*;
 
 /// One campaign's risk curve.

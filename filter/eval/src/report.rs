@@ -146,7 +146,7 @@ fn num(v: Option<f64>, digits: usize) -> String {
 
 /// `summary.md`: one row per group.
 pub fn markdown(s: &Summary) -> String {
-    markdown_titled(s, "llmfw-state eval")
+    markdown_titled(s, "llmfw eval")
 }
 
 /// `summary.md` under another title (`llmfw replay` names its provider and mode).

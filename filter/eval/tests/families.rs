@@ -10,11 +10,11 @@
 
 use std::path::PathBuf;
 
-use llmfw_state::eval::{self, Labels};
+use llmfw_eval::{self as eval, Labels};
 
 #[test]
 fn benign_families_pass_and_their_twins_are_blocked() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let (scenarios, policy, cfg) = eval::load(
         &root.join("tests/eval/families.jsonl"),
         &root.join("tests/eval/policy.json"),

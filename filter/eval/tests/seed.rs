@@ -8,11 +8,11 @@
 
 use std::path::PathBuf;
 
-use llmfw_state::engine::Ablation;
-use llmfw_state::eval::{self, Labels, ABLATIONS};
+use llmfw_engine::Ablation;
+use llmfw_eval::{self as eval, Labels, ABLATIONS};
 
 fn paths() -> (PathBuf, PathBuf, PathBuf) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let data = std::env::var_os("LLMFW_SEED_DATASET")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/data/seed/phase2_dataset.json"));

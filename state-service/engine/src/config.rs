@@ -75,7 +75,7 @@ impl Budget {
     }
 }
 
-/// Engine components that `llmfw-state eval --ablate` can switch off.
+/// Engine components that `llmfw eval --ablate` can switch off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ablation {
     /// Phase floors: the kill-chain score becomes linear in the phase.

@@ -1,4 +1,4 @@
-//! `llmfw replay`: the campaigns `llmfw-state eval` scores, sent as real LLM or MCP traffic
+//! `llmfw replay`: the campaigns `llmfw eval` scores, sent as real LLM or MCP traffic
 //! through Envoy with the filter and the state service, scored from what the agent received.
 //!
 //! Per scenario, per step: for an LLM provider, a request with the conversation so far (the
@@ -11,12 +11,11 @@
 //! the step's tool result was neutralised. Simulated time goes in `x-llmfw-replay-clock`, which
 //! the filter honours only with `replay_clock: true` (the private stack sets it).
 //!
-//! Campaigns are isolated as in `llmfw-state eval` (fresh state per campaign): the operator id is
+//! Campaigns are isolated as in `llmfw eval` (fresh state per campaign): the operator id is
 //! sent as `OPERATOR@RUN-SCENARIO`, the session as `SESSION@RUN`. Risk per step (for `risk.svg`
 //! and `max_risk`) is read afterwards from the state service's admin API, by request id.
 
 mod output;
-mod plot;
 mod private;
 pub mod traffic;
 
@@ -28,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
-use llmfw_state::eval::{self, Labels, Scenario, ScenarioResult};
+use llmfw_eval::{self as eval, Labels, Scenario, ScenarioResult};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -73,7 +72,7 @@ impl Provider {
 /// Arguments of `llmfw replay`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// Scenario file: JSONL or the seed's `phase2_dataset.json` (as `llmfw-state eval`).
+    /// Scenario file: JSONL or the seed's `phase2_dataset.json` (as `llmfw eval`).
     #[arg(long)]
     pub scenarios: PathBuf,
     /// Plugin config (the filter's JSON) for the private Envoy; also classifies steps for
@@ -110,7 +109,7 @@ pub struct ReplayArgs {
     /// Campaigns replayed at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
-    /// `results.jsonl` of `llmfw-state eval` on the same scenarios: write `comparison.md`.
+    /// `results.jsonl` of `llmfw eval` on the same scenarios: write `comparison.md`.
     #[arg(long)]
     pub compare: Option<PathBuf>,
     /// Envoy binary (default: `LLMFW_ENVOY`, the repository's `.venv`, `PATH`).

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use llmfw_state::eval::{self, report, Labels, Scenario, ScenarioResult};
+use llmfw_eval::{self as eval, plot, report, Labels, Scenario, ScenarioResult};
 use serde_json::Value;
 
-use super::{plot, Campaign, ReplayArgs};
+use super::{Campaign, ReplayArgs};
 
 pub(super) fn write_outputs(
     args: &ReplayArgs,
@@ -70,7 +70,7 @@ pub(super) fn write_outputs(
     Ok(md)
 }
 
-/// `comparison.md`: final decision per campaign, replay vs `llmfw-state eval`.
+/// `comparison.md`: final decision per campaign, replay vs `llmfw eval`.
 fn compare(native: &Path, rows: &[ScenarioResult]) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(native).with_context(|| format!("reading {}", native.display()))?;
@@ -96,7 +96,7 @@ fn compare(native: &Path, rows: &[ScenarioResult]) -> anyhow::Result<String> {
         }
     }
     let mut out = format!(
-        "Final decision, replay through Envoy vs `llmfw-state eval`: {same} of {} campaigns agree.\n",
+        "Final decision, replay through Envoy vs `llmfw eval`: {same} of {} campaigns agree.\n",
         rows.len()
     );
     if !diff.is_empty() {
