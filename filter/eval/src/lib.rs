@@ -8,9 +8,9 @@
 //! policy (`llmfw_core::tools::policy::check`: deny/allow lists, argument schemas, argument
 //! content detectors) — a call it blocks is blocked and never reaches the engine, as in the
 //! deployed flow — then classified once with `llmfw_core::tools::classify` under the plugin
-//! config (same code as the filter), converted
-//! into an `EvaluateRequest` and through the service's own proto conversion, then evaluated once
-//! at its event time (streaming, no prefix re-evaluation). Scoring reads [`Labels`]; the engine
+//! config (same code as the filter), converted into an `EvaluateRequest` and through the
+//! engine's proto edge (`llmfw_engine::proto`, the conversion the service's gRPC module uses),
+//! then evaluated once at its event time (streaming, no prefix re-evaluation). Scoring reads [`Labels`]; the engine
 //! never does.
 
 pub mod plot;
